@@ -1,0 +1,83 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import __version__
+from ..config import Settings
+from ..context import RequestInfo, current_request
+from ..query import CursorCodec
+from ..store import Store, open_store
+from ..write import Writer
+from . import entities, events, ingest
+from .deps import Services
+from .problems import install_problem_handlers
+
+log = logging.getLogger("worktrail")
+
+
+class RequestContextMiddleware:
+    """Captures request id, client address and user agent once per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        client = scope.get("client")
+        info = RequestInfo(
+            request_id=request_id[:100],
+            source="api",
+            client_ip=client[0] if client else None,
+            user_agent=headers.get("user-agent", "")[:300] or None,
+            correlation_id=(headers.get("x-correlation-id") or "")[:100] or None,
+        )
+        token = current_request.set(info)
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"].append((b"x-request-id", request_id[:100].encode("latin-1")))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            current_request.reset(token)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the application. The store is opened (and migrated by the caller) once."""
+    store = store or open_store(settings)
+    app = FastAPI(
+        title="worktrail",
+        version=__version__,
+        description="Event history and audit trail for work-management data.",
+    )
+    app.state.services = Services(
+        settings=settings,
+        store=store,
+        writer=Writer(store),
+        cursors=CursorCodec(store.server_secret()),
+    )
+    install_problem_handlers(app)
+    app.include_router(events.router)
+    app.include_router(ingest.router)
+    app.include_router(entities.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(RequestContextMiddleware)
+    return app

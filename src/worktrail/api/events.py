@@ -1,0 +1,158 @@
+"""GET /api/v1/events: the history, filtered, paged by keyset cursors, as JSON, NDJSON or CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from ..auth import Principal, check_can_read, visible_workspaces
+from ..errors import BadRequest, NotFound
+from ..model import Action, EntityType, Event, split_event_id
+from ..query import EventQuery, decode_position, encode_position, run_query
+from . import params as p
+from .deps import PrincipalDep, Services, ServicesDep
+from .render import event_json, iter_csv, iter_ndjson
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+QUERY_PARAMS = (
+    "scope",
+    "descendants",
+    "subject_type",
+    "action",
+    "actor",
+    "occurred_after",
+    "occurred_before",
+    "order",
+    "limit",
+    "cursor",
+    "format",
+)
+FORMATS = {"json": "application/json", "ndjson": "application/x-ndjson", "csv": "text/csv"}
+
+
+def negotiate(request: Request) -> str:
+    """json, ndjson or csv: from ?format=, else from the Accept header."""
+    explicit = p.single(request.query_params, "format")
+    if explicit is not None:
+        if explicit not in FORMATS:
+            raise BadRequest(f"'format' must be one of {', '.join(FORMATS)}")
+        return explicit
+    accept = request.headers.get("accept", "")
+    if "application/x-ndjson" in accept or "application/jsonl" in accept:
+        return "ndjson"
+    if "text/csv" in accept:
+        return "csv"
+    return "json"
+
+
+def build_query(
+    request: Request, services: Services, principal: Principal, *, scope_override: Any = None
+) -> EventQuery:
+    qp = request.query_params
+    p.reject_unknown(qp, QUERY_PARAMS)
+    scope = scope_override if scope_override is not None else p.scope_param(qp)
+    if scope is not None:
+        entity = services.store.get_entity(principal.org_id, scope.id)
+        if entity is None or entity.type is not scope.type:
+            raise NotFound(f"{scope} does not exist")
+        check_can_read(services.store, principal, entity)
+    order = p.single(qp, "order") or "newest"
+    if order not in ("newest", "oldest"):
+        raise BadRequest("'order' must be newest or oldest")
+    settings = services.settings
+    limit = p.int_param(qp, "limit", settings.page_limit_default, 1, settings.page_limit_max)
+    occurred_from = p.time_param(qp, "occurred_after")
+    occurred_to = p.time_param(qp, "occurred_before")
+    if occurred_from is not None and occurred_to is not None and occurred_from >= occurred_to:
+        raise BadRequest("'occurred_after' must be earlier than 'occurred_before'")
+    query = EventQuery(
+        org_id=principal.org_id,
+        scope=scope,
+        descendants=p.bool_param(qp, "descendants", True),
+        subject_types=p.list_param(qp, "subject_type", [t.value for t in EntityType]),
+        actions=p.list_param(qp, "action", [a.value for a in Action]),
+        actor_ids=p.ids_param(qp, "actor"),
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+        visible_workspaces=visible_workspaces(services.store, principal),
+        ascending=order == "oldest",
+        limit=limit or settings.page_limit_default,
+    )
+    cursor = p.single(qp, "cursor")
+    if cursor:
+        query = replace(query, after_seq=decode_position(services.cursors, query, cursor))
+    return query
+
+
+@router.get(
+    "/events",
+    summary="List events",
+    description=(
+        "Events newest first (order=oldest for ascending). Filters: scope=TYPE:ID (with its "
+        "descendants unless descendants=false), subject_type, action, actor, occurred_after, "
+        "occurred_before. Page with limit and the opaque next_cursor. JSON by default; "
+        "NDJSON (Accept: application/x-ndjson) and CSV (Accept: text/csv) stream every "
+        "matching event unless limit is given."
+    ),
+)
+def list_events(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return events_response(request, services, principal)
+
+
+def events_response(
+    request: Request, services: Services, principal: Principal, scope_override: Any = None
+) -> Response:
+    fmt = negotiate(request)
+    query = build_query(request, services, principal, scope_override=scope_override)
+    if fmt != "json" and "limit" not in request.query_params:
+        return _stream(services, query, fmt)
+    page = run_query(services.store, query)
+    next_cursor = None
+    if page.position is not None and (page.has_more or query.ascending):
+        next_cursor = encode_position(services.cursors, query, page.position)
+    headers = {"X-Has-More": "true" if page.has_more else "false"}
+    if next_cursor:
+        headers["X-Next-Cursor"] = next_cursor
+    if fmt == "json":
+        body = {
+            "data": [event_json(e) for e in page.events],
+            "next_cursor": next_cursor,
+            "has_more": page.has_more,
+        }
+        return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    return _stream_events(iter(page.events), fmt, headers)
+
+
+def _stream(services: Services, query: EventQuery, fmt: str) -> Response:
+    return _stream_events(services.store.iter_events(query), fmt, {})
+
+
+def _stream_events(events: Iterator[Event], fmt: str, headers: dict[str, str]) -> Response:
+    if fmt == "csv":
+        headers = {**headers, "Content-Disposition": 'attachment; filename="events.csv"'}
+        return StreamingResponse(
+            iter_csv(events), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    return StreamingResponse(iter_ndjson(events), media_type="application/x-ndjson", headers=headers)
+
+
+@router.get("/events/{event_id}", summary="Get one event")
+def get_event(event_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    if not event_id.isdigit() or len(event_id) > 19:
+        raise NotFound(f"event {event_id} does not exist")
+    org_id, seq = split_event_id(int(event_id))
+    event = services.store.get_event(principal.org_id, seq) if org_id == principal.org_id else None
+    if event is None:
+        raise NotFound(f"event {event_id} does not exist")
+    visible = visible_workspaces(services.store, principal)
+    if visible is not None and not any(
+        s.type is EntityType.WORKSPACE and s.id in visible for s in event.scopes
+    ):
+        raise NotFound(f"event {event_id} does not exist")
+    return Response(orjson.dumps(event_json(event)), media_type="application/json")

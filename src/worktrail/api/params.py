@@ -1,0 +1,105 @@
+"""Parsing of native query parameters into clear 400 errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.datastructures import QueryParams
+
+from ..diff import datetime_to_micros, parse_datetime
+from ..errors import BadRequest
+from ..model import EntityType, Scope
+
+
+def reject_unknown(params: QueryParams, known: Iterable[str]) -> None:
+    allowed = set(known)
+    unknown = sorted(set(params.keys()) - allowed)
+    if unknown:
+        raise BadRequest(
+            f"unknown query parameter(s): {', '.join(unknown)}; "
+            f"this endpoint takes {', '.join(sorted(allowed))}"
+        )
+
+
+def single(params: QueryParams, name: str) -> str | None:
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"'{name}' was given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+def int_param(
+    params: QueryParams, name: str, default: int | None, lo: int, hi: int
+) -> int | None:
+    raw = single(params, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an integer, got {raw!r}")
+    if not lo <= value <= hi:
+        raise BadRequest(f"'{name}' must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def bool_param(params: QueryParams, name: str, default: bool) -> bool:
+    raw = single(params, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise BadRequest(f"'{name}' must be true or false, got {raw!r}")
+
+
+def time_param(params: QueryParams, name: str) -> int | None:
+    raw = single(params, name)
+    if raw is None:
+        return None
+    try:
+        return datetime_to_micros(parse_datetime(raw.replace(" ", "+")))
+    except (ValueError, TypeError):
+        raise BadRequest(
+            f"'{name}' must be an ISO-8601 date-time with a zone, e.g. 2026-01-31T09:30:00Z"
+        )
+
+
+def list_param(params: QueryParams, name: str, choices: Iterable[str]) -> tuple[str, ...]:
+    allowed = tuple(choices)
+    values: list[str] = []
+    for raw in params.getlist(name):
+        values.extend(v.strip() for v in raw.split(",") if v.strip())
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise BadRequest(f"'{name}' must be among {', '.join(allowed)}; got {', '.join(bad)}")
+    return tuple(dict.fromkeys(values))
+
+
+def ids_param(params: QueryParams, name: str) -> tuple[int, ...]:
+    values: list[int] = []
+    for raw in params.getlist(name):
+        for part in raw.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit() or len(part) > 18:
+                raise BadRequest(f"'{name}' must be a comma-separated list of ids, got {part!r}")
+            values.append(int(part))
+    return tuple(dict.fromkeys(values))
+
+
+def scope_param(params: QueryParams, name: str = "scope") -> Scope | None:
+    raw = single(params, name)
+    if raw is None:
+        return None
+    kind, sep, ident = raw.partition(":")
+    types = [t.value for t in EntityType]
+    if not sep or kind not in types or not ident.isdigit() or len(ident) > 18:
+        raise BadRequest(
+            f"'{name}' must look like TYPE:ID, e.g. project:12, with TYPE one of "
+            f"{', '.join(types)}; got {raw!r}"
+        )
+    return Scope(EntityType(kind), int(ident))

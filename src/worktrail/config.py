@@ -1,0 +1,122 @@
+"""Typed settings: environment (WORKTRAIL_*), then a TOML file, then the default.
+
+Every setting is declared once in SETTINGS as (name, type, default, help); the README's
+configuration table is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return "WORKTRAIL_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        str,
+        "sqlite:///worktrail.db",
+        "Where events live: sqlite:///path.db (embedded default) or postgresql://user@host/db.",
+    ),
+    Setting("host", str, "127.0.0.1", "Address `worktrail serve` listens on."),
+    Setting("port", int, 8000, "Port `worktrail serve` listens on."),
+    Setting(
+        "secret",
+        str,
+        "",
+        "Key that signs cursors and sync tokens. Empty: one is generated and kept in the database.",
+        secret=True,
+    ),
+    Setting("page_limit_default", int, 100, "Events per page when a request names no limit."),
+    Setting("page_limit_max", int, 1000, "Largest page a request may ask for."),
+    Setting("ingest_batch_max", int, 1000, "Most records one POST /api/v1/changes may carry."),
+    Setting("pool_size", int, 10, "Database connections kept open for readers (PostgreSQL)."),
+    Setting("log_level", str, "info", "Server log level: debug, info, warning, error."),
+    Setting(
+        "public_url",
+        str,
+        "",
+        "Base URL clients use to reach the service (absolute links). Empty: from the request.",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///worktrail.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret: str = ""
+    page_limit_default: int = 100
+    page_limit_max: int = 1000
+    ingest_batch_max: int = 1000
+    pool_size: int = 10
+    log_level: str = "info"
+    public_url: str = ""
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def masked(self) -> dict[str, Any]:
+        """The settings with secrets masked, for logs and `worktrail config`."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "****" if _BY_NAME[f.name].secret and value else value
+        return out
+
+
+def _coerce(setting: Setting, raw: Any, source: str) -> Any:
+    if setting.type is int:
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{setting.name} from {source} must be an integer, got {raw!r}")
+    return str(raw)
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    """Read settings from the environment, then the TOML file named by WORKTRAIL_CONFIG."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_file or env.get("WORKTRAIL_CONFIG")
+    file_values: dict[str, Any] = {}
+    if path:
+        try:
+            file_values = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} (WORKTRAIL_CONFIG) does not exist")
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}")
+        unknown = sorted(set(file_values) - set(_BY_NAME))
+        if unknown:
+            raise ConfigError(f"unknown settings in {path}: {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.env in env:
+            values[setting.name] = _coerce(setting, env[setting.env], setting.env)
+        elif setting.name in file_values:
+            values[setting.name] = _coerce(setting, file_values[setting.name], str(path))
+    return Settings(**values)

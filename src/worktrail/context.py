@@ -1,0 +1,30 @@
+"""Request context captured once per request (middleware) and read where events are
+written, so it is not threaded through every call."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    request_id: str | None = None
+    source: str = "system"  # api, ingest, ui, system, cli
+    client_ip: str | None = None
+    user_agent: str | None = None
+    correlation_id: str | None = None
+
+    def to_json(self, source: str | None = None) -> dict[str, Any]:
+        out = {
+            "request_id": self.request_id,
+            "source": source or self.source,
+            "client_ip": self.client_ip,
+            "user_agent": self.user_agent,
+            "correlation_id": self.correlation_id,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=RequestInfo())

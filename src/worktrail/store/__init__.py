@@ -1,0 +1,28 @@
+"""Storage: one interface (Store), one module per database. Nothing outside this package
+knows which database it is talking to."""
+
+from __future__ import annotations
+
+from ..config import Settings
+from .base import EntityRow, Store, WriteTransaction
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the store the database URL names (sqlite:/// or postgresql://)."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url, settings)
+    if url.startswith(("postgresql", "postgres")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, settings)
+    from ..config import ConfigError
+
+    raise ConfigError(
+        f"WORKTRAIL_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}"
+    )
+
+
+__all__ = ["EntityRow", "Store", "WriteTransaction", "open_store"]

@@ -1,0 +1,686 @@
+"""The storage interface and its shared SQLAlchemy Core implementation.
+
+`Store` is the one interface the rest of worktrail uses: read connections, write
+transactions that append events under the per-organization lock, entity state, tokens and
+event queries. SQLiteStore and PostgresStore (sqlite.py, postgres.py) differ only in how
+they open connections; the SQL is shared.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from ..chain import GENESIS_HASH, event_hash, hash_body
+from ..config import Settings
+from ..diff import now_micros
+from ..errors import Conflict, NotFound, StoreError
+from ..model import Action, Actor, EntityType, Event, NewEvent, Scope, State
+from . import schema as t
+
+if TYPE_CHECKING:
+    from ..query import EventQuery
+
+
+@dataclass(frozen=True)
+class EntityRow:
+    id: int
+    org_id: int
+    type: EntityType
+    container_id: int | None
+    external_id: str | None
+    state: State
+    deleted: bool
+    version: int
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class OrgRow:
+    id: int
+    last_seq: int
+    last_hash: str
+    admin_api_key: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    org_id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+
+
+def _entity(row: Any) -> EntityRow:
+    return EntityRow(
+        id=row.id,
+        org_id=row.org_id,
+        type=EntityType(row.type),
+        container_id=row.container_id,
+        external_id=row.external_id,
+        state=orjson.loads(row.state),
+        deleted=bool(row.deleted),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def event_from_row(row: Any) -> Event:
+    data = orjson.loads(row.data)
+    actor = data.get("actor")
+    return Event(
+        org_id=row.org_id,
+        seq=row.seq,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        actor=Actor(**actor) if actor else None,
+        action=Action(row.action),
+        subject_type=EntityType(row.subject_type),
+        subject_id=row.subject_id,
+        changes=tuple(data.get("changes") or ()),
+        before=data.get("before"),
+        after=data.get("after"),
+        context=data.get("context") or {},
+        scopes=tuple(_scope(s) for s in data.get("scopes") or ()),
+        idempotency_key=row.idempotency_key,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        schema_version=row.schema_version,
+    )
+
+
+def _scope(text: str) -> Scope:
+    kind, _, ident = text.partition(":")
+    return Scope(EntityType(kind), int(ident))
+
+
+_EVENT_COLUMNS = (
+    t.events.c.org_id,
+    t.events.c.seq,
+    t.events.c.occurred_at,
+    t.events.c.recorded_at,
+    t.events.c.action,
+    t.events.c.subject_type,
+    t.events.c.subject_id,
+    t.events.c.idempotency_key,
+    t.events.c.schema_version,
+    t.events.c.prev_hash,
+    t.events.c.hash,
+    t.events.c.data,
+)
+
+
+class Store:
+    """Append-only event store plus current entity state. Thread-safe."""
+
+    dialect_name = "base"
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.writer, self.reader = self._create_engines(url, settings)
+
+    # -- engines -------------------------------------------------------------------------
+
+    def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection in a transaction (one consistent snapshot)."""
+        try:
+            with self.reader.connect() as conn, conn.begin():
+                yield conn
+        except DBAPIError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    @contextmanager
+    def _write_conn(self) -> Iterator[Connection]:
+        try:
+            with self.writer.connect() as conn, conn.begin():
+                yield conn
+        except IntegrityError as exc:
+            raise Conflict(f"conflicting write: {exc.orig}") from exc
+        except DBAPIError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    # -- schema --------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest version (Alembic)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.writer.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+
+    def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.reader.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def server_secret(self) -> str:
+        """The cursor-signing key: from settings, else generated once and kept in wt_meta."""
+        if self.settings.secret:
+            return self.settings.secret
+        with self.read() as conn:
+            value = conn.scalar(select(t.meta.c.value).where(t.meta.c.key == "secret"))
+        if value:
+            return str(value)
+        with self._write_conn() as conn:
+            value = conn.scalar(select(t.meta.c.value).where(t.meta.c.key == "secret"))
+            if value is None:
+                value = secrets.token_hex(32)
+                conn.execute(insert(t.meta).values(key="secret", value=value))
+        return str(value)
+
+    # -- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self, org_id: int) -> Iterator[WriteTransaction]:
+        """One write transaction for one organization, holding its append lock until commit.
+
+        THE ORDERING RULE. Readers page through an organization's history by seq. If seqs
+        were handed out at insert time but became visible at commit, a transaction that got
+        seq 41 could commit after another that got seq 42; a reader that had already read
+        42 would never see 41. So the seq counter lives in the organization's row in `orgs`,
+        and every writer locks that row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the
+        single writer's BEGIN IMMEDIATE takes the database write lock) before it reads the
+        counter, and holds the lock until it commits. Hence seq order is commit order and
+        there are no holes: whenever a reader sees seq N, every seq below N is already
+        committed. The same lock makes the hash chain a running link (prev_hash is the
+        head's hash, read under the lock). Writers of different organizations lock
+        different rows and never wait for each other; batches amortize the lock.
+        """
+        with self._write_conn() as conn:
+            head = conn.execute(
+                select(t.orgs.c.last_seq, t.orgs.c.last_hash)
+                .where(t.orgs.c.id == org_id)
+                .with_for_update()
+            ).first()
+            if head is None:
+                raise NotFound(f"organization {org_id} does not exist")
+            tx = WriteTransaction(self, conn, org_id, head.last_seq, head.last_hash)
+            yield tx
+            tx.flush()
+
+    @contextmanager
+    def write_new_organization(self, state: State) -> Iterator[tuple[WriteTransaction, int]]:
+        """Create an organization (its entity and its head row) and write in its history."""
+        now = now_micros()
+        with self._write_conn() as conn:
+            org_id = conn.execute(
+                insert(t.entities)
+                .values(
+                    org_id=0,
+                    type=EntityType.ORGANIZATION.value,
+                    state=orjson.dumps(state).decode(),
+                    deleted=False,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(t.entities.c.id)
+            ).scalar_one()
+            conn.execute(update(t.entities).where(t.entities.c.id == org_id).values(org_id=org_id))
+            conn.execute(
+                insert(t.orgs).values(
+                    id=org_id,
+                    last_seq=0,
+                    last_hash=GENESIS_HASH,
+                    admin_api_key=secrets.token_hex(16),
+                    created_at=now,
+                )
+            )
+            tx = WriteTransaction(self, conn, org_id, 0, GENESIS_HASH)
+            yield tx, org_id
+            tx.flush()
+
+    # -- organizations -------------------------------------------------------------------
+
+    def get_org(self, org_id: int) -> OrgRow | None:
+        with self.read() as conn:
+            row = conn.execute(select(t.orgs).where(t.orgs.c.id == org_id)).first()
+        return OrgRow(**row._mapping) if row else None
+
+    def list_orgs(self) -> list[OrgRow]:
+        with self.read() as conn:
+            rows = conn.execute(select(t.orgs).order_by(t.orgs.c.id)).all()
+        return [OrgRow(**r._mapping) for r in rows]
+
+    def set_admin_api_key(self, org_id: int, key: str) -> None:
+        with self._write_conn() as conn:
+            conn.execute(update(t.orgs).where(t.orgs.c.id == org_id).values(admin_api_key=key))
+
+    # -- entities ------------------------------------------------------------------------
+
+    def get_entity(self, org_id: int, entity_id: int) -> EntityRow | None:
+        with self.read() as conn:
+            row = conn.execute(
+                select(t.entities).where(
+                    t.entities.c.org_id == org_id, t.entities.c.id == entity_id
+                )
+            ).first()
+        return _entity(row) if row else None
+
+    def get_entities(self, org_id: int, ids: Sequence[int]) -> dict[int, EntityRow]:
+        if not ids:
+            return {}
+        with self.read() as conn:
+            rows = conn.execute(
+                select(t.entities).where(
+                    t.entities.c.org_id == org_id, t.entities.c.id.in_(sorted(set(ids)))
+                )
+            ).all()
+        return {r.id: _entity(r) for r in rows}
+
+    def list_entities(
+        self,
+        org_id: int,
+        entity_type: EntityType,
+        *,
+        container_id: int | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+        include_deleted: bool = False,
+    ) -> list[EntityRow]:
+        """Entities of one type in id order, keyset-paged by `after_id`."""
+        c = t.entities.c
+        stmt = select(t.entities).where(c.org_id == org_id, c.type == entity_type.value)
+        if container_id is not None:
+            stmt = stmt.where(c.container_id == container_id)
+        if after_id is not None:
+            stmt = stmt.where(c.id > after_id)
+        if not include_deleted:
+            stmt = stmt.where(c.deleted.is_(False))
+        with self.read() as conn:
+            rows = conn.execute(stmt.order_by(c.id).limit(limit)).all()
+        return [_entity(r) for r in rows]
+
+    # -- events --------------------------------------------------------------------------
+
+    def get_event(self, org_id: int, seq: int) -> Event | None:
+        with self.read() as conn:
+            row = conn.execute(
+                select(*_EVENT_COLUMNS).where(t.events.c.org_id == org_id, t.events.c.seq == seq)
+            ).first()
+        return event_from_row(row) if row else None
+
+    def head_seq(self, org_id: int) -> int:
+        with self.read() as conn:
+            value = conn.scalar(select(t.orgs.c.last_seq).where(t.orgs.c.id == org_id))
+        return int(value or 0)
+
+    def fetch_events(self, query: EventQuery) -> list[Event]:
+        """One page of events matching `query`, in its order, at most query.limit + 1 rows."""
+        if query.visible_workspaces is not None and not query.visible_workspaces:
+            return []
+        with self.read() as conn:
+            rows = conn.execute(self._events_select(query)).all()
+        return [event_from_row(r) for r in rows]
+
+    def iter_events(self, query: EventQuery, chunk: int = 2000) -> Iterator[Event]:
+        """Every event matching `query`, fetched in keyset chunks (constant memory)."""
+        from dataclasses import replace
+
+        position = query.after_seq
+        while True:
+            page = self.fetch_events(replace(query, after_seq=position, limit=chunk - 1))
+            yield from page
+            if len(page) < chunk:
+                return
+            position = page[-1].seq
+
+    def _events_select(self, q: EventQuery) -> Select[Any]:
+        e = t.events
+        if q.scope is not None and q.descendants:
+            s = t.event_scopes
+            seq_col = s.c.seq
+            stmt = (
+                select(*_EVENT_COLUMNS)
+                .select_from(s.join(e, and_(e.c.org_id == s.c.org_id, e.c.seq == s.c.seq)))
+                .where(
+                    s.c.org_id == q.org_id,
+                    s.c.scope_type == q.scope.type.value,
+                    s.c.scope_id == q.scope.id,
+                )
+            )
+        else:
+            seq_col = e.c.seq
+            stmt = select(*_EVENT_COLUMNS).where(e.c.org_id == q.org_id)
+            if q.scope is not None:
+                stmt = stmt.where(
+                    e.c.subject_type == q.scope.type.value, e.c.subject_id == q.scope.id
+                )
+        conditions: list[ColumnElement[bool]] = []
+        if q.after_seq is not None:
+            conditions.append(seq_col > q.after_seq if q.ascending else seq_col < q.after_seq)
+        if q.until_seq is not None:
+            conditions.append(seq_col <= q.until_seq)
+        if q.subject_types:
+            conditions.append(e.c.subject_type.in_(q.subject_types))
+        if q.actions:
+            conditions.append(e.c.action.in_(q.actions))
+        if q.actor_ids:
+            conditions.append(e.c.actor_id.in_(q.actor_ids))
+        if q.occurred_from is not None:
+            conditions.append(e.c.occurred_at >= q.occurred_from)
+        if q.occurred_to is not None:
+            conditions.append(e.c.occurred_at < q.occurred_to)
+        if q.recorded_from is not None:
+            conditions.append(e.c.recorded_at >= q.recorded_from)
+        if q.recorded_to is not None:
+            conditions.append(e.c.recorded_at < q.recorded_to)
+        if q.visible_workspaces is not None:
+            v = t.event_scopes.alias("visible")
+            conditions.append(
+                exists().where(
+                    v.c.org_id == e.c.org_id,
+                    v.c.scope_type == EntityType.WORKSPACE.value,
+                    v.c.scope_id.in_(sorted(q.visible_workspaces)),
+                    v.c.seq == e.c.seq,
+                )
+            )
+        if conditions:
+            stmt = stmt.where(*conditions)
+        order = seq_col.asc() if q.ascending else seq_col.desc()
+        return stmt.order_by(order).limit(q.limit + 1)
+
+    def count_events(self, org_id: int) -> int:
+        with self.read() as conn:
+            return int(conn.scalar(select(func.count()).where(t.events.c.org_id == org_id)) or 0)
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def insert_token(self, org_id: int, user_id: int, name: str, token_hash: str, prefix: str) -> int:
+        with self._write_conn() as conn:
+            return int(
+                conn.execute(
+                    insert(t.tokens)
+                    .values(
+                        org_id=org_id,
+                        user_id=user_id,
+                        name=name,
+                        token_hash=token_hash,
+                        prefix=prefix,
+                        created_at=now_micros(),
+                    )
+                    .returning(t.tokens.c.id)
+                ).scalar_one()
+            )
+
+    def find_token(self, token_hash: str) -> TokenRow | None:
+        c = t.tokens.c
+        with self.read() as conn:
+            row = conn.execute(
+                select(
+                    c.id, c.org_id, c.user_id, c.name, c.prefix, c.created_at,
+                    c.last_used_at, c.revoked_at,
+                ).where(c.token_hash == token_hash)
+            ).first()
+        return TokenRow(**row._mapping) if row else None
+
+    def list_tokens(self, org_id: int) -> list[TokenRow]:
+        c = t.tokens.c
+        with self.read() as conn:
+            rows = conn.execute(
+                select(
+                    c.id, c.org_id, c.user_id, c.name, c.prefix, c.created_at,
+                    c.last_used_at, c.revoked_at,
+                )
+                .where(c.org_id == org_id)
+                .order_by(c.id)
+            ).all()
+        return [TokenRow(**r._mapping) for r in rows]
+
+    def revoke_token(self, org_id: int, token_id: int) -> bool:
+        c = t.tokens.c
+        with self._write_conn() as conn:
+            result = conn.execute(
+                update(t.tokens)
+                .where(c.org_id == org_id, c.id == token_id, c.revoked_at.is_(None))
+                .values(revoked_at=now_micros())
+            )
+        return bool(result.rowcount)
+
+
+class WriteTransaction:
+    """Entity reads and writes plus event appends inside one locked write transaction.
+
+    Appended events are buffered and inserted in one batch when the transaction ends.
+    """
+
+    def __init__(
+        self, store: Store, conn: Connection, org_id: int, last_seq: int, last_hash: str
+    ) -> None:
+        self.store = store
+        self.conn = conn
+        self.org_id = org_id
+        self.last_seq = last_seq
+        self.last_hash = last_hash
+        self.now = now_micros()
+        self._cache: dict[int, EntityRow] = {}
+        self._event_rows: list[dict[str, Any]] = []
+        self._scope_rows: list[dict[str, Any]] = []
+        self._pending_keys: dict[str, Event] = {}
+
+    # entities
+
+    def get_entity(self, entity_id: int) -> EntityRow | None:
+        if entity_id in self._cache:
+            return self._cache[entity_id]
+        row = self.conn.execute(
+            select(t.entities).where(
+                t.entities.c.org_id == self.org_id, t.entities.c.id == entity_id
+            )
+        ).first()
+        if row is None:
+            return None
+        entity = _entity(row)
+        self._cache[entity_id] = entity
+        return entity
+
+    def get_entity_by_external(self, entity_type: EntityType, external_id: str) -> EntityRow | None:
+        c = t.entities.c
+        for cached in self._cache.values():
+            if cached.type is entity_type and cached.external_id == external_id:
+                return cached
+        row = self.conn.execute(
+            select(t.entities).where(
+                c.org_id == self.org_id, c.type == entity_type.value, c.external_id == external_id
+            )
+        ).first()
+        if row is None:
+            return None
+        entity = _entity(row)
+        self._cache[entity.id] = entity
+        return entity
+
+    def insert_entity(
+        self,
+        entity_type: EntityType,
+        state: State,
+        container_id: int | None,
+        external_id: str | None = None,
+    ) -> EntityRow:
+        entity_id = self.conn.execute(
+            insert(t.entities)
+            .values(
+                org_id=self.org_id,
+                type=entity_type.value,
+                container_id=container_id,
+                external_id=external_id,
+                state=orjson.dumps(state).decode(),
+                deleted=False,
+                version=1,
+                created_at=self.now,
+                updated_at=self.now,
+            )
+            .returning(t.entities.c.id)
+        ).scalar_one()
+        entity = EntityRow(
+            entity_id, self.org_id, entity_type, container_id, external_id, state, False, 1,
+            self.now, self.now,
+        )
+        self._cache[entity_id] = entity
+        return entity
+
+    def update_entity(
+        self, entity: EntityRow, state: State, container_id: int | None, deleted: bool
+    ) -> EntityRow:
+        self.conn.execute(
+            update(t.entities)
+            .where(t.entities.c.org_id == self.org_id, t.entities.c.id == entity.id)
+            .values(
+                state=orjson.dumps(state).decode(),
+                container_id=container_id,
+                deleted=deleted,
+                version=entity.version + 1,
+                updated_at=self.now,
+            )
+        )
+        updated = EntityRow(
+            entity.id, self.org_id, entity.type, container_id, entity.external_id, state,
+            deleted, entity.version + 1, entity.created_at, self.now,
+        )
+        self._cache[entity.id] = updated
+        return updated
+
+    # events
+
+    def event_by_key(self, key: str) -> Event | None:
+        if key in self._pending_keys:
+            return self._pending_keys[key]
+        row = self.conn.execute(
+            select(*_EVENT_COLUMNS).where(
+                t.events.c.org_id == self.org_id, t.events.c.idempotency_key == key
+            )
+        ).first()
+        return event_from_row(row) if row else None
+
+    def append(self, new: NewEvent) -> Event:
+        """Give `new` the next seq and its hash link; it is written when the transaction ends."""
+        seq = self.last_seq + 1
+        actor = new.actor.to_json() if new.actor else None
+        scopes = [str(s) for s in dict.fromkeys(new.scopes)]
+        body = hash_body(
+            org_id=self.org_id,
+            seq=seq,
+            occurred_at=new.occurred_at,
+            recorded_at=self.now,
+            actor=actor,
+            action=new.action.value,
+            subject_type=new.subject_type.value,
+            subject_id=new.subject_id,
+            changes=new.changes,
+            before=new.before,
+            after=new.after,
+            context=new.context,
+            scopes=scopes,
+            idempotency_key=new.idempotency_key,
+            schema_version=1,
+            prev_hash=self.last_hash,
+        )
+        digest = event_hash(body)
+        data = {
+            "actor": actor,
+            "changes": new.changes,
+            "before": new.before,
+            "after": new.after,
+            "context": new.context,
+            "scopes": scopes,
+        }
+        self._event_rows.append(
+            {
+                "org_id": self.org_id,
+                "seq": seq,
+                "occurred_at": new.occurred_at,
+                "recorded_at": self.now,
+                "actor_id": new.actor.id if new.actor else None,
+                "action": new.action.value,
+                "subject_type": new.subject_type.value,
+                "subject_id": new.subject_id,
+                "idempotency_key": new.idempotency_key,
+                "schema_version": 1,
+                "prev_hash": self.last_hash,
+                "hash": digest,
+                "data": orjson.dumps(data).decode(),
+            }
+        )
+        for s in dict.fromkeys(new.scopes):
+            self._scope_rows.append(
+                {"org_id": self.org_id, "scope_type": s.type.value, "scope_id": s.id, "seq": seq}
+            )
+        event = Event(
+            org_id=self.org_id,
+            seq=seq,
+            occurred_at=new.occurred_at,
+            recorded_at=self.now,
+            actor=new.actor,
+            action=new.action,
+            subject_type=new.subject_type,
+            subject_id=new.subject_id,
+            changes=tuple(new.changes),
+            before=new.before,
+            after=new.after,
+            context=new.context,
+            scopes=tuple(dict.fromkeys(new.scopes)),
+            idempotency_key=new.idempotency_key,
+            prev_hash=self.last_hash,
+            hash=digest,
+        )
+        if new.idempotency_key:
+            self._pending_keys[new.idempotency_key] = event
+        self.last_seq = seq
+        self.last_hash = digest
+        return event
+
+    def flush(self) -> None:
+        """Insert the buffered events and scopes and move the organization's head."""
+        if not self._event_rows:
+            return
+        self.conn.execute(insert(t.events), self._event_rows)
+        self.conn.execute(insert(t.event_scopes), self._scope_rows)
+        self.conn.execute(
+            update(t.orgs)
+            .where(t.orgs.c.id == self.org_id)
+            .values(last_seq=self.last_seq, last_hash=self.last_hash)
+        )
+        self._event_rows.clear()
+        self._scope_rows.clear()
