@@ -165,8 +165,8 @@ def parse_datetime(value: Any) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def format_datetime(value: dt.datetime) -> str:
-    text = value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+def format_datetime(value: dt.datetime, timespec: str = "milliseconds") -> str:
+    text = value.astimezone(dt.UTC).isoformat(timespec=timespec)
     return text.replace("+00:00", "Z")
 
 
@@ -177,8 +177,9 @@ def micros_to_datetime(us: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=us)
 
 
-def micros_to_iso(us: int) -> str:
-    return format_datetime(micros_to_datetime(us))
+def micros_to_iso(us: int, timespec: str = "microseconds") -> str:
+    """ISO-8601 in UTC with a Z; microseconds by default so times round-trip exactly."""
+    return format_datetime(micros_to_datetime(us), timespec)
 
 
 def datetime_to_micros(value: dt.datetime) -> int:

@@ -1,0 +1,385 @@
+"""The `worktrail` command: serve, demo, migrate, org, token, tail, verify."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from .config import ConfigError, Settings, load_settings
+from .diff import micros_to_iso
+from .errors import WorktrailError
+from .model import Event
+from .store import Store, open_store
+
+app = typer.Typer(
+    help="worktrail: event history and audit trail for work-management data.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+org_app = typer.Typer(help="Create and inspect organizations.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(org_app, name="org")
+console = Console()
+err = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path.db or postgresql://... (default: WORKTRAIL_DATABASE_URL, then "
+        "sqlite:///worktrail.db)",
+        show_default=False,
+    ),
+]
+OrgOption = Annotated[int | None, typer.Option("--org", help="Organization id (default: the first).")]
+
+
+def _settings(database_url: str | None, **overrides: object) -> Settings:
+    try:
+        return load_settings().with_overrides(database_url=database_url, **overrides)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _store(settings: Settings, migrate: bool = True) -> Store:
+    try:
+        store = open_store(settings)
+        if migrate:
+            store.migrate()
+    except (ConfigError, WorktrailError, ValueError) as exc:
+        err.print(f"[red]cannot open the database:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    return store
+
+
+def _org(store: Store, org: int | None) -> int:
+    orgs = store.list_orgs()
+    if not orgs:
+        err.print("[red]no organization yet:[/red] run `worktrail demo` or `worktrail org create`")
+        raise typer.Exit(2)
+    if org is None:
+        return orgs[0].id
+    if org not in {o.id for o in orgs}:
+        err.print(f"[red]organization {org} does not exist[/red]")
+        raise typer.Exit(2)
+    return org
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _load_demo(store: Store, events: int) -> tuple[int, int]:
+    from .demo import build_demo
+
+    with _progress() as progress:
+        task = progress.add_task("Writing demo events", total=events)
+        result = build_demo(
+            store, events=events, progress=lambda n: progress.update(task, completed=n)
+        )
+        progress.update(task, completed=result.event_count)
+    err.print(
+        f"Demo organization {result.org_id} ({result.event_count:,} events, "
+        f"{result.projects} projects, {result.tasks} tasks, {result.users} users)"
+    )
+    return result.org_id, result.owner_id
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [default: 8000]")] = None,
+    database_url: DatabaseUrl = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load a demo organization if the database is empty.")
+    ] = False,
+    demo_events: Annotated[int, typer.Option(help="Events in the demo organization.")] = 20_000,
+) -> None:
+    """Run the HTTP service (migrating the database first)."""
+    import uvicorn
+
+    from .api import create_app
+    from .auth import create_token
+
+    settings = _settings(database_url, host=host, port=port)
+    store = _store(settings)
+    if demo:
+        orgs = store.list_orgs()
+        if orgs:
+            org_id = orgs[0].id
+            owner = _owner_of(store, org_id)
+        else:
+            org_id, owner = _load_demo(store, demo_events)
+        _, token = create_token(store, org_id, owner, "serve --demo")
+        base = f"http://{settings.host}:{settings.port}"
+        err.print(f"\nOwner API token: [bold]{token}[/bold]")
+        err.print(f'  export TOKEN={token}')
+        err.print(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/events?limit=5"')
+        err.print(f"  API docs: {base}/docs\n")
+    uvicorn.run(
+        create_app(settings, store),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )
+
+
+def _owner_of(store: Store, org_id: int) -> int:
+    from .model import EntityType
+
+    after = None
+    while True:
+        users = store.list_entities(org_id, EntityType.USER, after_id=after, limit=500)
+        for user in users:
+            if user.state.get("role") == "owner":
+                return user.id
+        if len(users) < 500:
+            raise typer.Exit(2)
+        after = users[-1].id
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="How many events to write (1,000,000 and more).")] = (
+        20_000
+    ),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a realistic demo organization with weeks of activity, and print an owner token."""
+    from .auth import create_token
+
+    store = _store(_settings(database_url))
+    started = time.perf_counter()
+    org_id, owner = _load_demo(store, events)
+    elapsed = time.perf_counter() - started
+    _, token = create_token(store, org_id, owner, "demo")
+    err.print(f"Done in {elapsed:.1f}s. Owner API token:")
+    console.print(token)
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Create or upgrade the database schema."""
+    store = _store(_settings(database_url), migrate=False)
+    before = store.schema_revision()
+    store.migrate()
+    after = store.schema_revision()
+    if before == after:
+        console.print(f"Schema is up to date (revision {after}).")
+    else:
+        console.print(f"Schema upgraded from {before or 'empty'} to {after}.")
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Option(help="Organization name.")],
+    owner_name: Annotated[str, typer.Option(help="Owner's full name.")],
+    owner_email: Annotated[str, typer.Option(help="Owner's e-mail.")],
+    timezone: Annotated[str, typer.Option(help="Time zone for vendor date rendering.")] = "UTC",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an organization and its owner, and print an owner API token."""
+    from .auth import create_token
+    from .orgs import create_organization
+
+    store = _store(_settings(database_url))
+    try:
+        created = create_organization(store, name, owner_name, owner_email, timezone)
+    except WorktrailError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    _, token = create_token(store, created.org_id, created.owner_id, "owner")
+    err.print(f"Organization {created.org_id}, owner user {created.owner_id}. Owner API token:")
+    console.print(token)
+
+
+@org_app.command("list")
+def org_list(database_url: DatabaseUrl = None) -> None:
+    """List organizations with their event counts."""
+    store = _store(_settings(database_url))
+    table = Table("id", "name", "events", "created")
+    for org in store.list_orgs():
+        entity = store.get_entity(org.id, org.id)
+        name = str(entity.state.get("name")) if entity else ""
+        table.add_row(str(org.id), name, f"{org.last_seq:,}", micros_to_iso(org.created_at))
+    console.print(table)
+
+
+@org_app.command("api-key")
+def org_api_key(
+    org: OrgOption = None,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Replace it with a new key.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show (or rotate) the organization's admin API key used by vendor admin APIs."""
+    import secrets
+
+    store = _store(_settings(database_url))
+    org_id = _org(store, org)
+    if rotate:
+        store.set_admin_api_key(org_id, secrets.token_hex(16))
+    row = store.get_org(org_id)
+    assert row is not None
+    console.print(row.admin_api_key)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[int | None, typer.Option(help="User id (default: the owner).")] = None,
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "cli",
+    org: OrgOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Mint an API token for a user; it is shown once and stored hashed."""
+    from .auth import create_token
+
+    store = _store(_settings(database_url))
+    org_id = _org(store, org)
+    try:
+        token_id, token = create_token(store, org_id, user or _owner_of(store, org_id), name)
+    except WorktrailError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    err.print(f"Token {token_id} created:")
+    console.print(token)
+
+
+@token_app.command("list")
+def token_list(org: OrgOption = None, database_url: DatabaseUrl = None) -> None:
+    """List an organization's tokens (never the secrets)."""
+    store = _store(_settings(database_url))
+    table = Table("id", "user", "name", "prefix", "created", "revoked")
+    for row in store.list_tokens(_org(store, org)):
+        table.add_row(
+            str(row.id),
+            str(row.user_id),
+            row.name,
+            row.prefix + "…",
+            micros_to_iso(row.created_at),
+            micros_to_iso(row.revoked_at) if row.revoked_at else "",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="Token id from `worktrail token list`.")],
+    org: OrgOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    store = _store(_settings(database_url))
+    if not store.revoke_token(_org(store, org), token_id):
+        err.print(f"[red]no active token {token_id} in this organization[/red]")
+        raise typer.Exit(1)
+    console.print(f"Token {token_id} revoked.")
+
+
+def event_line(event: Event) -> str:
+    actor = event.actor.name if event.actor else "system"
+    parts = []
+    for change in event.changes:
+        if "added" in change:
+            parts.append(f"{change['field']} +{change['added']} -{change['removed']}")
+        else:
+            parts.append(f"{change['field']}: {change['old']!r} → {change['new']!r}")
+    summary = "; ".join(parts)
+    if len(summary) > 160:
+        summary = summary[:157] + "..."
+    subject = f"{event.subject_type.value}:{event.subject_id}"
+    return (
+        f"{event.seq:>8} {micros_to_iso(event.occurred_at)} {actor:<20} "
+        f"{event.action.value:<9} {subject:<16} {summary}"
+    ).rstrip()
+
+
+@app.command()
+def tail(
+    org: OrgOption = None,
+    scope: Annotated[str | None, typer.Option(help="Only this entity and its descendants, e.g. project:12.")] = None,
+    cursor: Annotated[str | None, typer.Option(help="Resume from a cursor (order=oldest).")] = None,
+    from_start: Annotated[bool, typer.Option("--from-start", help="Begin with the first event.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
+    max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Follow new events as they are committed, one line each."""
+    from dataclasses import replace
+
+    from .query import CursorCodec, EventQuery, decode_position, encode_position, run_query
+
+    store = _store(_settings(database_url))
+    org_id = _org(store, org)
+    parsed_scope = None
+    if scope:
+        from starlette.datastructures import QueryParams
+
+        from .api.params import scope_param
+
+        try:
+            parsed_scope = scope_param(QueryParams({"scope": scope}))
+        except WorktrailError as exc:
+            err.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(2) from exc
+    query = EventQuery(org_id=org_id, scope=parsed_scope, ascending=True, limit=500)
+    codec = CursorCodec(store.server_secret())
+    if cursor:
+        try:
+            position = decode_position(codec, query, cursor)
+        except WorktrailError as exc:
+            err.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(2) from exc
+    else:
+        position = 0 if from_start else store.head_seq(org_id)
+    seen = 0
+    try:
+        while max_events is None or seen < max_events:
+            page = run_query(store, replace(query, after_seq=position))
+            for event in page.events:
+                console.print(event_line(event), markup=False, highlight=False, soft_wrap=True)
+                seen += 1
+                position = event.seq
+                if max_events is not None and seen >= max_events:
+                    break
+            if not page.has_more:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    err.print(f"resume with --cursor {encode_position(codec, query, position)}")
+
+
+@app.command()
+def verify(org: OrgOption = None, database_url: DatabaseUrl = None) -> None:
+    """Recompute the organization's hash chain: no holes, every link and hash intact."""
+    from .verify import verify_chain
+
+    store = _store(_settings(database_url))
+    org_id = _org(store, org)
+    total = store.head_seq(org_id)
+    with _progress() as progress:
+        task = progress.add_task("Verifying", total=total)
+        result = verify_chain(store, org_id, lambda n: progress.update(task, completed=n))
+        progress.update(task, completed=result.checked)
+    if result.ok:
+        console.print(f"OK: {result.checked:,} events, chain intact.")
+    else:
+        console.print(f"BROKEN at seq {result.first_bad_seq}: {result.reason}")
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
