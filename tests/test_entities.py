@@ -30,7 +30,10 @@ def test_create_records_initial_values_and_scopes(org: Org, tree: Tree) -> None:
 
 
 def test_project_history_includes_tasks_subtasks_and_comments(org: Org, tree: Tree) -> None:
-    subjects = [(e["subject"]["type"], e["subject"]["id"]) for e in events_of(org, f"project:{tree.project}")]
+    subjects = [
+        (e["subject"]["type"], e["subject"]["id"])
+        for e in events_of(org, f"project:{tree.project}")
+    ]
     assert subjects == [
         ("comment", tree.comment),
         ("task", tree.subtask),
@@ -76,7 +79,9 @@ def test_followers_tags_and_members_record_added_and_removed(org: Org, tree: Tre
         {"field": "tags", "added": ["q3", "urgent"], "removed": []}
     ]
     members = org.post(f"/api/v1/projects/{tree.project}/members", json={"add": [bob]})
-    assert members.json()["event"]["changes"] == [{"field": "members", "added": [bob], "removed": []}]
+    assert members.json()["event"]["changes"] == [
+        {"field": "members", "added": [bob], "removed": []}
+    ]
     ws = org.post(f"/api/v1/workspaces/{tree.workspace}/members", json={"add": [bob]})
     assert ws.json()["event"]["subject"] == {"type": "workspace", "id": tree.workspace}
 
@@ -154,7 +159,9 @@ def test_references_must_exist(org: Org, tree: Tree) -> None:
     bad = org.post("/api/v1/tasks", json={"name": "x", "project": 999999})
     assert bad.status_code == 422
     assert "project" in bad.json()["detail"]
-    both = org.post("/api/v1/tasks", json={"name": "x", "project": tree.project, "parent": tree.task})
+    both = org.post(
+        "/api/v1/tasks", json={"name": "x", "project": tree.project, "parent": tree.task}
+    )
     assert both.status_code == 422
     wrong_type = org.patch(f"/api/v1/tasks/{tree.task}", json={"assignee": tree.project})
     assert wrong_type.status_code == 422

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from typing import Any
 
 import orjson
@@ -22,7 +23,11 @@ def test_pages_follow_cursors_without_gaps_or_repeats(org: Org, tree: Tree) -> N
         seen: list[int] = []
         cursor = None
         while True:
-            params: dict[str, Any] = {"scope": f"project:{tree.project}", "limit": 5, "order": order}
+            params: dict[str, Any] = {
+                "scope": f"project:{tree.project}",
+                "limit": 5,
+                "order": order,
+            }
             if cursor:
                 params["cursor"] = cursor
             body = org.get("/api/v1/events", params=params).json()
@@ -67,7 +72,9 @@ def test_a_cursor_only_continues_its_own_query(org: Org, tree: Tree) -> None:
 def test_ndjson_and_csv_carry_the_same_events(org: Org, tree: Tree) -> None:
     make_history(org, tree, 5)
     as_json = org.get("/api/v1/events", params={"order": "oldest"}).json()["data"]
-    nd = org.get("/api/v1/events", params={"order": "oldest"}, headers={"Accept": "application/x-ndjson"})
+    nd = org.get(
+        "/api/v1/events", params={"order": "oldest"}, headers={"Accept": "application/x-ndjson"}
+    )
     assert nd.headers["content-type"].startswith("application/x-ndjson")
     lines = [orjson.loads(line) for line in nd.text.splitlines()]
     assert lines == as_json
@@ -83,7 +90,7 @@ def test_ndjson_and_csv_carry_the_same_events(org: Org, tree: Tree) -> None:
 
 def test_event_by_id_and_hash_chain(org: Org, tree: Tree) -> None:
     events = org.get("/api/v1/events", params={"order": "oldest"}).json()["data"]
-    for prev, event in zip(events, events[1:], strict=False):
+    for prev, event in itertools.pairwise(events):
         assert event["prev_hash"] == prev["hash"] and event["seq"] == prev["seq"] + 1
     one = org.get(f"/api/v1/events/{events[-1]['id']}")
     assert one.status_code == 200 and one.json() == events[-1]

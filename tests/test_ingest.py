@@ -104,7 +104,12 @@ def test_a_bad_record_rejects_the_whole_batch_and_names_each(org: Org, tree: Tre
             {"type": "task", "id": "ok-1", "state": {"name": "fine", "project": tree.project}},
             {"type": "task", "id": "bad-1", "state": {"name": 7, "project": tree.project}},
             {"type": "rocket", "id": "x", "state": {}},
-            {"op": "change", "type": "task", "id": 999999, "changes": [{"field": "name", "new": "x"}]},
+            {
+                "op": "change",
+                "type": "task",
+                "id": 999999,
+                "changes": [{"field": "name", "new": "x"}],
+            },
             {"type": "task", "id": "bad-2", "state": {"name": "x", "project": "nope"}},
             {"type": "task", "id": "bad-3", "occurred_at": "yesterday", "state": {"name": "x"}},
             "not an object",
@@ -116,17 +121,36 @@ def test_a_bad_record_rejects_the_whole_batch_and_names_each(org: Org, tree: Tre
     assert [e["index"] for e in body["errors"]] == [1, 2, 3, 4, 5, 6]
     assert all(e["message"] for e in body["errors"])
     assert org.get("/api/v1/events", params={"limit": 1}).json()["data"][0]["seq"] == head
-    assert ingest(org, [{"type": "task", "id": "ok-1", "op": "change", "changes": [{"field": "name", "new": "y"}]}]).status_code == 422
+    assert (
+        ingest(
+            org,
+            [
+                {
+                    "type": "task",
+                    "id": "ok-1",
+                    "op": "change",
+                    "changes": [{"field": "name", "new": "y"}],
+                }
+            ],
+        ).status_code
+        == 422
+    )
 
 
 def test_batch_limits_and_shape(org: Org, tree: Tree) -> None:
-    too_many = [{"type": "task", "id": f"t{i}", "state": {"name": "x", "project": tree.project}} for i in range(1001)]
+    too_many = [
+        {"type": "task", "id": f"t{i}", "state": {"name": "x", "project": tree.project}}
+        for i in range(1001)
+    ]
     response = ingest(org, too_many)
     assert response.status_code == 422 and "1000" in response.json()["detail"]
     assert ingest(org, []).status_code == 422
     assert org.post("/api/v1/changes", json={"records": {}}).status_code == 422
     assert org.post("/api/v1/changes", json={"rows": []}).status_code == 422
     assert org.post("/api/v1/changes", json=[1, 2]).status_code == 422
-    full = [{"type": "task", "id": f"t{i}", "state": {"name": f"x{i}", "project": tree.project}} for i in range(1000)]
+    full = [
+        {"type": "task", "id": f"t{i}", "state": {"name": f"x{i}", "project": tree.project}}
+        for i in range(1000)
+    ]
     ok = ingest(org, full)
     assert ok.status_code == 200 and ok.json()["recorded"] == 1000

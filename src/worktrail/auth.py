@@ -82,7 +82,10 @@ def visible_workspaces(store: Store, principal: Principal) -> frozenset[int] | N
     after: int | None = None
     while True:
         page = store.list_entities(
-            principal.org_id, EntityType.WORKSPACE, after_id=after, limit=500,
+            principal.org_id,
+            EntityType.WORKSPACE,
+            after_id=after,
+            limit=500,
             include_deleted=True,
         )
         visible.update(w.id for w in page if principal.user_id in (w.state.get("members") or []))

@@ -27,6 +27,18 @@ app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 console = Console()
 err = Console(stderr=True)
+_opened: list[Store] = []
+
+
+@app.callback()
+def _main(ctx: typer.Context) -> None:
+    """Close every store a command opened when it ends."""
+
+    def close_all() -> None:
+        while _opened:
+            _opened.pop().close()
+
+    ctx.call_on_close(close_all)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -37,7 +49,9 @@ DatabaseUrl = Annotated[
         show_default=False,
     ),
 ]
-OrgOption = Annotated[int | None, typer.Option("--org", help="Organization id (default: the first).")]
+OrgOption = Annotated[
+    int | None, typer.Option("--org", help="Organization id (default: the first).")
+]
 
 
 def _settings(database_url: str | None, **overrides: object) -> Settings:
@@ -49,8 +63,10 @@ def _settings(database_url: str | None, **overrides: object) -> Settings:
 
 
 def _store(settings: Settings, migrate: bool = True) -> Store:
+    """Open (and migrate) the store; it is closed when the command ends."""
     try:
         store = open_store(settings)
+        _opened.append(store)
         if migrate:
             store.migrate()
     except (ConfigError, WorktrailError, ValueError) as exc:
@@ -127,7 +143,7 @@ def serve(
         _, token = create_token(store, org_id, owner, "serve --demo")
         base = f"http://{settings.host}:{settings.port}"
         err.print(f"\nOwner API token: [bold]{token}[/bold]")
-        err.print(f'  export TOKEN={token}')
+        err.print(f"  export TOKEN={token}")
         err.print(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/events?limit=5"')
         err.print(f"  API docs: {base}/docs\n")
     uvicorn.run(
@@ -310,9 +326,13 @@ def event_line(event: Event) -> str:
 @app.command()
 def tail(
     org: OrgOption = None,
-    scope: Annotated[str | None, typer.Option(help="Only this entity and its descendants, e.g. project:12.")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="Only this entity and its descendants, e.g. project:12.")
+    ] = None,
     cursor: Annotated[str | None, typer.Option(help="Resume from a cursor (order=oldest).")] = None,
-    from_start: Annotated[bool, typer.Option("--from-start", help="Begin with the first event.")] = False,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="Begin with the first event.")
+    ] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
     max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
     database_url: DatabaseUrl = None,

@@ -27,4 +27,4 @@ class RequestInfo:
         return {k: v for k, v in out.items() if v is not None}
 
 
-current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=RequestInfo())
+current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=RequestInfo())  # noqa: B039 (frozen)

@@ -99,9 +99,7 @@ def _bad() -> Any:
     raise ValueError
 
 
-def normalize_fields(
-    entity_type: EntityType, values: Mapping[str, Any], *, partial: bool
-) -> State:
+def normalize_fields(entity_type: EntityType, values: Mapping[str, Any], *, partial: bool) -> State:
     """Check `values` against the type's fields. Unknown fields are an error.
 
     With partial=False every required field must be present (a create).

@@ -96,7 +96,10 @@ def _apply_record(
         state = _resolve_refs(tx, entity_type, _object(record, "state"))
         if entity is None:
             external_id = record.get("id")
-            full = {**initial_state(entity_type), **normalize_fields(entity_type, state, partial=False)}
+            full = {
+                **initial_state(entity_type),
+                **normalize_fields(entity_type, state, partial=False),
+            }
             result = rec.record(entity_type, None, full, external_id=external_id, **common)
         else:
             Recorder.check_not_deleted(entity)

@@ -5,6 +5,7 @@ the time of the event; a move is recorded under the old and the new ancestors)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,10 @@ class Writer:
         check_can_write(principal)
         if entity_type is EntityType.ORGANIZATION:
             raise Forbidden("organizations are created with `worktrail demo` or the CLI")
-        state = {**initial_state(entity_type), **normalize_fields(entity_type, values, partial=False)}
+        state = {
+            **initial_state(entity_type),
+            **normalize_fields(entity_type, values, partial=False),
+        }
         with self.store.write(principal.org_id) as tx:
             return Recorder(tx, principal).record(entity_type, None, state)
 
@@ -101,9 +105,7 @@ class Writer:
                 raise Conflict(f"{entity_type.value} {entity_id} is already deleted")
             return rec.record(entity_type, entity, entity.state, action=Action.DELETED)
 
-    def restore(
-        self, principal: Principal, entity_type: EntityType, entity_id: int
-    ) -> WriteResult:
+    def restore(self, principal: Principal, entity_type: EntityType, entity_id: int) -> WriteResult:
         check_can_write(principal)
         with self.store.write(principal.org_id) as tx:
             rec = Recorder(tx, principal)
@@ -182,7 +184,7 @@ class Recorder:
         occurred_at: int | None = None,
         idempotency_key: str | None = None,
         external_id: str | None = None,
-        actor: Actor | None | bool = False,
+        actor: Actor | bool | None = False,
     ) -> WriteResult:
         old = entity.state if entity is not None else initial_state(entity_type)
         changes = diff_states(entity_type, old, state) if action is None else []
@@ -238,18 +240,21 @@ class Recorder:
         if entity_type is EntityType.TASK:
             if state.get("parent"):
                 parent = self._ref(EntityType.TASK, state["parent"], "parent")
-                return [Scope(EntityType.TASK, parent.id)] + self.ancestors(
-                    EntityType.TASK, parent.state, depth + 1
-                )
+                return [
+                    Scope(EntityType.TASK, parent.id),
+                    *self.ancestors(EntityType.TASK, parent.state, depth + 1),
+                ]
             project = self._ref(EntityType.PROJECT, state["project"], "project")
-            return [Scope(EntityType.PROJECT, project.id)] + self.ancestors(
-                EntityType.PROJECT, project.state, depth + 1
-            )
+            return [
+                Scope(EntityType.PROJECT, project.id),
+                *self.ancestors(EntityType.PROJECT, project.state, depth + 1),
+            ]
         if entity_type is EntityType.COMMENT:
             task = self._ref(EntityType.TASK, state["task"], "task")
-            return [Scope(EntityType.TASK, task.id)] + self.ancestors(
-                EntityType.TASK, task.state, depth + 1
-            )
+            return [
+                Scope(EntityType.TASK, task.id),
+                *self.ancestors(EntityType.TASK, task.state, depth + 1),
+            ]
         return []
 
     def _workspace(self, entity_type: EntityType, state: State) -> int | None:
@@ -330,7 +335,9 @@ class Recorder:
         workspaces = [s.id for s in (*new_anc, *old_anc) if s.type is EntityType.WORKSPACE]
         self._check_member_access(entity_type, workspaces)
 
-    def _check_member_access(self, entity_type: EntityType, workspaces: list[int | None]) -> None:
+    def _check_member_access(
+        self, entity_type: EntityType, workspaces: Sequence[int | None]
+    ) -> None:
         principal = self.principal
         assert principal is not None
         if principal.is_admin or entity_type in (EntityType.ORGANIZATION, EntityType.USER):

@@ -4,6 +4,7 @@ multi-value fields (followers, tags, members)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Any
 
 import orjson
@@ -62,7 +63,7 @@ def register(entity_type: EntityType) -> None:
     plural = PLURALS[entity_type]
     name = entity_type.value
     multi_fields = [f for f, s in ENTITY_SPECS[entity_type].fields.items() if s.multi]
-    tag = [plural]
+    tag: list[str | Enum] = [plural]
 
     @router.get(f"/{plural}", tags=tag, summary=f"List {plural}")
     def list_entities(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
@@ -99,7 +100,9 @@ def register(entity_type: EntityType) -> None:
 
     @router.get(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Get a {name}")
     def get_entity(entity_id: int, services: ServicesDep, principal: PrincipalDep) -> Response:
-        return json_response({"data": entity_json(load_readable(services, principal, entity_type, entity_id))})
+        return json_response(
+            {"data": entity_json(load_readable(services, principal, entity_type, entity_id))}
+        )
 
     @router.get(
         f"/{plural}/{{entity_id}}/events",
@@ -180,11 +183,13 @@ def register(entity_type: EntityType) -> None:
             return write_response(services.writer.set_completed(principal, entity_id, False))
 
 
-def _register_set_route(entity_type: EntityType, plural: str, field: str, tag: list[str]) -> None:
+def _register_set_route(
+    entity_type: EntityType, plural: str, field: str, tag: list[str | Enum]
+) -> None:
     @router.post(
         f"/{plural}/{{entity_id}}/{field}",
         tags=tag,
-        summary=f"Add and remove {field}: body {{\"add\": [...], \"remove\": [...]}}",
+        summary=f'Add and remove {field}: body {{"add": [...], "remove": [...]}}',
     )
     def change_set(
         entity_id: int, body: JsonObject, services: ServicesDep, principal: PrincipalDep

@@ -139,7 +139,9 @@ def _stream_events(events: Iterator[Event], fmt: str, headers: dict[str, str]) -
         return StreamingResponse(
             iter_csv(events), media_type="text/csv; charset=utf-8", headers=headers
         )
-    return StreamingResponse(iter_ndjson(events), media_type="application/x-ndjson", headers=headers)
+    return StreamingResponse(
+        iter_ndjson(events), media_type="application/x-ndjson", headers=headers
+    )
 
 
 @router.get("/events/{event_id}", summary="Get one event")

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
     "/changes",
     summary="Record changes from an application (batch, idempotent)",
     description=(
-        "Body: {\"records\": [...]} with up to 1,000 records. Each record is "
+        'Body: {"records": [...]} with up to 1,000 records. Each record is '
         "{op: snapshot|change|delete|restore, type, id, state | changes, occurred_at?, actor?, "
         "idempotency_key?}. All-or-nothing: one invalid record rejects the batch (422, "
         "naming each bad record). A known idempotency key returns the original event."
@@ -31,7 +31,7 @@ def post_changes(
 ) -> Response:
     extra = sorted(set(body) - {"records"})
     if extra:
-        raise InvalidInput(f"unknown key(s) {', '.join(extra)}; send {{\"records\": [...]}}")
+        raise InvalidInput(f'unknown key(s) {", ".join(extra)}; send {{"records": [...]}}')
     records = body.get("records")
     if not isinstance(records, list):
         raise InvalidInput("'records' must be a list of records")

@@ -28,9 +28,7 @@ def single(params: QueryParams, name: str) -> str | None:
     return values[0] if values else None
 
 
-def int_param(
-    params: QueryParams, name: str, default: int | None, lo: int, hi: int
-) -> int | None:
+def int_param(params: QueryParams, name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = single(params, name)
     if raw is None:
         return default

@@ -88,10 +88,8 @@ def iter_csv(events: Iterable[Event], batch: int = 500) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    count = 0
-    for event in events:
+    for count, event in enumerate(events, 1):
         writer.writerow(csv_row(event))
-        count += 1
         if count % batch == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -428,7 +428,9 @@ class Store:
 
     # -- tokens --------------------------------------------------------------------------
 
-    def insert_token(self, org_id: int, user_id: int, name: str, token_hash: str, prefix: str) -> int:
+    def insert_token(
+        self, org_id: int, user_id: int, name: str, token_hash: str, prefix: str
+    ) -> int:
         with self._write_conn() as conn:
             return int(
                 conn.execute(
@@ -450,8 +452,14 @@ class Store:
         with self.read() as conn:
             row = conn.execute(
                 select(
-                    c.id, c.org_id, c.user_id, c.name, c.prefix, c.created_at,
-                    c.last_used_at, c.revoked_at,
+                    c.id,
+                    c.org_id,
+                    c.user_id,
+                    c.name,
+                    c.prefix,
+                    c.created_at,
+                    c.last_used_at,
+                    c.revoked_at,
                 ).where(c.token_hash == token_hash)
             ).first()
         return TokenRow(**row._mapping) if row else None
@@ -461,8 +469,14 @@ class Store:
         with self.read() as conn:
             rows = conn.execute(
                 select(
-                    c.id, c.org_id, c.user_id, c.name, c.prefix, c.created_at,
-                    c.last_used_at, c.revoked_at,
+                    c.id,
+                    c.org_id,
+                    c.user_id,
+                    c.name,
+                    c.prefix,
+                    c.created_at,
+                    c.last_used_at,
+                    c.revoked_at,
                 )
                 .where(c.org_id == org_id)
                 .order_by(c.id)
@@ -555,8 +569,16 @@ class WriteTransaction:
             .returning(t.entities.c.id)
         ).scalar_one()
         entity = EntityRow(
-            entity_id, self.org_id, entity_type, container_id, external_id, state, False, 1,
-            self.now, self.now,
+            entity_id,
+            self.org_id,
+            entity_type,
+            container_id,
+            external_id,
+            state,
+            False,
+            1,
+            self.now,
+            self.now,
         )
         self._cache[entity_id] = entity
         return entity
@@ -576,8 +598,16 @@ class WriteTransaction:
             )
         )
         updated = EntityRow(
-            entity.id, self.org_id, entity.type, container_id, entity.external_id, state,
-            deleted, entity.version + 1, entity.created_at, self.now,
+            entity.id,
+            self.org_id,
+            entity.type,
+            container_id,
+            entity.external_id,
+            state,
+            deleted,
+            entity.version + 1,
+            entity.created_at,
+            self.now,
         )
         self._cache[entity.id] = updated
         return updated

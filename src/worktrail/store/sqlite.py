@@ -33,11 +33,18 @@ class SQLiteStore(Store):
             raise ValueError("worktrail needs an SQLite file, not an in-memory database")
         connect_args = {"check_same_thread": False, "timeout": 30}
         writer = create_engine(
-            url, poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60,
+            url,
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
             connect_args=connect_args,
         )
         reader = create_engine(
-            url, poolclass=QueuePool, pool_size=max(4, settings.pool_size), max_overflow=16,
+            url,
+            poolclass=QueuePool,
+            pool_size=max(4, settings.pool_size),
+            max_overflow=16,
             connect_args=connect_args,
         )
         for engine, begin in ((writer, "BEGIN IMMEDIATE"), (reader, "BEGIN")):

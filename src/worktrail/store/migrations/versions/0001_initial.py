@@ -69,23 +69,17 @@ def upgrade() -> None:
         sa.Column("data", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("org_id", "seq", name="pk_events"),
     )
-    op.create_index(
-        "ix_events_subject", "events", ["org_id", "subject_type", "subject_id", "seq"]
-    )
+    op.create_index("ix_events_subject", "events", ["org_id", "subject_type", "subject_id", "seq"])
     op.create_index("ix_events_actor", "events", ["org_id", "actor_id", "seq"])
     op.create_index("ix_events_occurred", "events", ["org_id", "occurred_at", "seq"])
-    op.create_index(
-        "ux_events_idempotency", "events", ["org_id", "idempotency_key"], unique=True
-    )
+    op.create_index("ux_events_idempotency", "events", ["org_id", "idempotency_key"], unique=True)
     op.create_table(
         "event_scopes",
         sa.Column("org_id", sa.BigInteger, nullable=False),
         sa.Column("scope_type", sa.String(20), nullable=False),
         sa.Column("scope_id", sa.BigInteger, nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint(
-            "org_id", "scope_type", "scope_id", "seq", name="pk_event_scopes"
-        ),
+        sa.PrimaryKeyConstraint("org_id", "scope_type", "scope_id", "seq", name="pk_event_scopes"),
         sqlite_with_rowid=False,
     )
     op.create_table(

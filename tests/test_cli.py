@@ -1,0 +1,130 @@
+"""The worktrail command as an operator uses it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from worktrail.cli import app
+
+from .live import printed_token, serve
+
+runner = CliRunner()
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_migrate_org_tokens_verify(database_url: str) -> None:
+    db = ["--database-url", database_url]
+    assert "Schema is up to date" in run("migrate", *db)
+    token = printed_token(
+        run(
+            "org",
+            "create",
+            "--name",
+            "Initech",
+            "--owner-name",
+            "Bill",
+            "--owner-email",
+            "bill@initech.test",
+            *db,
+        )
+    )
+    assert token.startswith("wt_")
+    assert "Initech" in run("org", "list", *db)
+    second = printed_token(run("token", "create", "--name", "ci", *db))
+    listing = run("token", "list", *db)
+    assert "ci" in listing and second not in listing  # secrets are never shown again
+    assert "revoked" in run("token", "revoke", "2", *db)
+    failed = runner.invoke(app, ["token", "revoke", "2", *db])
+    assert failed.exit_code == 1
+    assert "OK: 2 events" in run("verify", *db)
+    key = run("org", "api-key", *db).strip()
+    rotated = run("org", "api-key", "--rotate", *db).strip()
+    assert len(key) == 32 and rotated != key
+
+
+def test_verify_detects_tampering(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    run(
+        "org",
+        "create",
+        "--name",
+        "T",
+        "--owner-name",
+        "O",
+        "--owner-email",
+        "o@t.test",
+        "--database-url",
+        url,
+    )
+    with sqlite3.connect(tmp_path / "v.db") as conn:
+        conn.execute("UPDATE events SET data = replace(data, 'o@t.test', 'x@t.test') WHERE seq = 2")
+    result = runner.invoke(app, ["verify", "--database-url", url])
+    assert result.exit_code == 1 and "BROKEN at seq 2" in result.output
+
+
+def test_bad_database_url_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["migrate", "--database-url", "mysql://nope"])
+    assert result.exit_code == 2 and "sqlite:///" in result.output
+
+
+def test_serve_demo_and_tail_follow_new_events(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    with serve(url, tmp_path, "--demo", "--demo-events", "2000") as server:
+        token = printed_token(server.output())
+        headers = {"Authorization": f"Bearer {token}"}
+        events = httpx.get(server.base_url + "/api/v1/events?limit=5", headers=headers)
+        assert events.status_code == 200 and len(events.json()["data"]) == 5
+        assert httpx.get(server.base_url + "/docs").status_code == 200
+        assert httpx.get(server.base_url + "/openapi.json").json()["info"]["title"] == "worktrail"
+        project = httpx.get(server.base_url + "/api/v1/projects?limit=1", headers=headers)
+        project_id = project.json()["data"][0]["id"]
+
+        tail = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "worktrail.cli",
+                "tail",
+                "--database-url",
+                url,
+                "--max-events",
+                "3",
+                "--interval",
+                "0.1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2)  # tail starts at the head: only events committed from now on
+
+        def write() -> None:
+            for i in range(3):
+                httpx.post(
+                    server.base_url + "/api/v1/tasks",
+                    json={"name": f"tailed {i}", "project": project_id},
+                    headers=headers,
+                ).raise_for_status()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        out, err = tail.communicate(timeout=60)
+        writer.join()
+    lines = out.strip().splitlines()
+    assert len(lines) == 3, out + err
+    assert all("created" in line and "tailed" in line for line in lines)
+    assert "resume with --cursor" in err
