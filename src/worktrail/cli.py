@@ -40,6 +40,7 @@ def _main(ctx: typer.Context) -> None:
 
     ctx.call_on_close(close_all)
 
+
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(

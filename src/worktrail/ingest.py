@@ -48,6 +48,7 @@ def ingest(
             f"the batch has {len(records)} records; at most {max_batch} are allowed per request"
         )
     with store.write(principal.org_id) as tx:
+        tx.prefetch(*_lookups(records))
         results: list[IngestResult] = []
         errors: list[dict[str, Any]] = []
         for index, record in enumerate(records):
@@ -64,6 +65,24 @@ def ingest(
                 errors=errors,
             )
         return results
+
+
+def _lookups(records: list[Any]) -> tuple[list[str], list[tuple[EntityType, str]]]:
+    """The idempotency keys and external entity ids a batch names (best effort)."""
+    keys: list[str] = []
+    external: list[tuple[EntityType, str]] = []
+    types = {t.value: t for t in EntityType}
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        key = record.get("idempotency_key")
+        if isinstance(key, str):
+            keys.append(key)
+        entity_type = types.get(record.get("type"))  # type: ignore[arg-type]
+        ident = record.get("id")
+        if entity_type is not None and isinstance(ident, str):
+            external.append((entity_type, ident))
+    return keys, external
 
 
 def _apply_record(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    bindparam,
     exists,
     func,
     insert,
@@ -134,6 +135,39 @@ _EVENT_COLUMNS = (
     t.events.c.hash,
     t.events.c.data,
 )
+
+
+# Hot statements built once: constructing SQLAlchemy expressions per row costs more than
+# executing them.
+_E = t.entities.c
+_SELECT_ENTITY = select(t.entities).where(
+    _E.org_id == bindparam("org_id"), _E.id == bindparam("entity_id")
+)
+_SELECT_EXTERNAL = select(t.entities).where(
+    _E.org_id == bindparam("org_id"),
+    _E.type == bindparam("entity_type"),
+    _E.external_id == bindparam("external_id"),
+)
+_INSERT_ENTITY = insert(t.entities).returning(_E.id)
+_UPDATE_ENTITY = (
+    update(t.entities)
+    .where(_E.org_id == bindparam("b_org_id"), _E.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        container_id=bindparam("b_container_id"),
+        deleted=bindparam("b_deleted"),
+        version=bindparam("b_version"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+_SELECT_BY_KEY = select(*_EVENT_COLUMNS).where(
+    t.events.c.org_id == bindparam("org_id"), t.events.c.idempotency_key == bindparam("key")
+)
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class Store:
@@ -510,9 +544,13 @@ class WriteTransaction:
         self.last_hash = last_hash
         self.now = now_micros()
         self._cache: dict[int, EntityRow] = {}
+        self._external: dict[tuple[EntityType, str], int] = {}
+        self._dirty: dict[int, EntityRow] = {}
         self._event_rows: list[dict[str, Any]] = []
         self._scope_rows: list[dict[str, Any]] = []
         self._pending_keys: dict[str, Event] = {}
+        self._absent_keys: set[str] = set()
+        self._absent_external: set[tuple[EntityType, str]] = set()
 
     # entities
 
@@ -520,31 +558,29 @@ class WriteTransaction:
         if entity_id in self._cache:
             return self._cache[entity_id]
         row = self.conn.execute(
-            select(t.entities).where(
-                t.entities.c.org_id == self.org_id, t.entities.c.id == entity_id
-            )
+            _SELECT_ENTITY, {"org_id": self.org_id, "entity_id": entity_id}
         ).first()
         if row is None:
             return None
-        entity = _entity(row)
-        self._cache[entity_id] = entity
+        return self._remember(_entity(row))
+
+    def _remember(self, entity: EntityRow) -> EntityRow:
+        self._cache[entity.id] = entity
+        if entity.external_id is not None:
+            self._external[(entity.type, entity.external_id)] = entity.id
         return entity
 
     def get_entity_by_external(self, entity_type: EntityType, external_id: str) -> EntityRow | None:
-        c = t.entities.c
-        for cached in self._cache.values():
-            if cached.type is entity_type and cached.external_id == external_id:
-                return cached
-        row = self.conn.execute(
-            select(t.entities).where(
-                c.org_id == self.org_id, c.type == entity_type.value, c.external_id == external_id
-            )
-        ).first()
-        if row is None:
+        known = self._external.get((entity_type, external_id))
+        if known is not None:
+            return self._cache[known]
+        if (entity_type, external_id) in self._absent_external:
             return None
-        entity = _entity(row)
-        self._cache[entity.id] = entity
-        return entity
+        row = self.conn.execute(
+            _SELECT_EXTERNAL,
+            {"org_id": self.org_id, "entity_type": entity_type.value, "external_id": external_id},
+        ).first()
+        return self._remember(_entity(row)) if row is not None else None
 
     def insert_entity(
         self,
@@ -554,49 +590,38 @@ class WriteTransaction:
         external_id: str | None = None,
     ) -> EntityRow:
         entity_id = self.conn.execute(
-            insert(t.entities)
-            .values(
-                org_id=self.org_id,
-                type=entity_type.value,
-                container_id=container_id,
-                external_id=external_id,
-                state=orjson.dumps(state).decode(),
-                deleted=False,
-                version=1,
-                created_at=self.now,
-                updated_at=self.now,
-            )
-            .returning(t.entities.c.id)
+            _INSERT_ENTITY,
+            {
+                "org_id": self.org_id,
+                "type": entity_type.value,
+                "container_id": container_id,
+                "external_id": external_id,
+                "state": orjson.dumps(state).decode(),
+                "deleted": False,
+                "version": 1,
+                "created_at": self.now,
+                "updated_at": self.now,
+            },
         ).scalar_one()
-        entity = EntityRow(
-            entity_id,
-            self.org_id,
-            entity_type,
-            container_id,
-            external_id,
-            state,
-            False,
-            1,
-            self.now,
-            self.now,
+        return self._remember(
+            EntityRow(
+                entity_id,
+                self.org_id,
+                entity_type,
+                container_id,
+                external_id,
+                state,
+                False,
+                1,
+                self.now,
+                self.now,
+            )
         )
-        self._cache[entity_id] = entity
-        return entity
 
     def update_entity(
         self, entity: EntityRow, state: State, container_id: int | None, deleted: bool
     ) -> EntityRow:
-        self.conn.execute(
-            update(t.entities)
-            .where(t.entities.c.org_id == self.org_id, t.entities.c.id == entity.id)
-            .values(
-                state=orjson.dumps(state).decode(),
-                container_id=container_id,
-                deleted=deleted,
-                version=entity.version + 1,
-                updated_at=self.now,
-            )
-        )
+        """New state for an entity; written in one batch when the transaction ends."""
         updated = EntityRow(
             entity.id,
             self.org_id,
@@ -609,20 +634,47 @@ class WriteTransaction:
             entity.created_at,
             self.now,
         )
-        self._cache[entity.id] = updated
-        return updated
+        self._dirty[entity.id] = updated
+        return self._remember(updated)
 
     # events
 
     def event_by_key(self, key: str) -> Event | None:
         if key in self._pending_keys:
             return self._pending_keys[key]
-        row = self.conn.execute(
-            select(*_EVENT_COLUMNS).where(
-                t.events.c.org_id == self.org_id, t.events.c.idempotency_key == key
-            )
-        ).first()
+        if key in self._absent_keys:
+            return None
+        row = self.conn.execute(_SELECT_BY_KEY, {"org_id": self.org_id, "key": key}).first()
         return event_from_row(row) if row else None
+
+    def prefetch(self, keys: Sequence[str], external: Sequence[tuple[EntityType, str]]) -> None:
+        """Look up a batch's idempotency keys and external ids in a few queries up front."""
+        c = t.events.c
+        wanted = sorted(set(keys) - set(self._pending_keys))
+        for chunk in _chunks(wanted):
+            rows = self.conn.execute(
+                select(*_EVENT_COLUMNS).where(c.org_id == self.org_id, c.idempotency_key.in_(chunk))
+            ).all()
+            for row in rows:
+                self._pending_keys[row.idempotency_key] = event_from_row(row)
+            self._absent_keys.update(set(chunk) - {r.idempotency_key for r in rows})
+        by_type: dict[EntityType, set[str]] = {}
+        for entity_type, external_id in external:
+            if (entity_type, external_id) not in self._external:
+                by_type.setdefault(entity_type, set()).add(external_id)
+        for entity_type, ids in by_type.items():
+            for chunk in _chunks(sorted(ids)):
+                rows = self.conn.execute(
+                    select(t.entities).where(
+                        _E.org_id == self.org_id,
+                        _E.type == entity_type.value,
+                        _E.external_id.in_(chunk),
+                    )
+                ).all()
+                for row in rows:
+                    self._remember(_entity(row))
+                found = {r.external_id for r in rows}
+                self._absent_external.update((entity_type, x) for x in chunk if x not in found)
 
     def append(self, new: NewEvent) -> Event:
         """Give `new` the next seq and its hash link; it is written when the transaction ends."""
@@ -702,7 +754,24 @@ class WriteTransaction:
         return event
 
     def flush(self) -> None:
-        """Insert the buffered events and scopes and move the organization's head."""
+        """Write buffered entity states, insert buffered events and scopes, move the head."""
+        if self._dirty:
+            self.conn.execute(
+                _UPDATE_ENTITY,
+                [
+                    {
+                        "b_org_id": self.org_id,
+                        "b_id": e.id,
+                        "b_state": orjson.dumps(e.state).decode(),
+                        "b_container_id": e.container_id,
+                        "b_deleted": e.deleted,
+                        "b_version": e.version,
+                        "b_updated_at": e.updated_at,
+                    }
+                    for e in self._dirty.values()
+                ],
+            )
+            self._dirty.clear()
         if not self._event_rows:
             return
         self.conn.execute(insert(t.events), self._event_rows)
