@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 from typer.testing import CliRunner
 
 from worktrail.cli import app
@@ -120,11 +121,31 @@ def test_serve_demo_and_tail_follow_new_events(tmp_path: Path) -> None:
                     headers=headers,
                 ).raise_for_status()
 
+        stream_lines: list[str] = []
+
+        def listen() -> None:
+            with httpx.stream(
+                "GET", server.base_url + "/api/v1/events/stream", headers=headers, timeout=30
+            ) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        stream_lines.append(line)
+                        if len(stream_lines) == 3:
+                            return
+
+        listener = threading.Thread(target=listen)
+        listener.start()
+        time.sleep(1)
         writer = threading.Thread(target=write)
         writer.start()
         out, err = tail.communicate(timeout=60)
         writer.join()
+        listener.join(timeout=30)
+    names = [orjson.loads(line[6:])["after"]["name"] for line in stream_lines]
+    assert names == ["tailed 0", "tailed 1", "tailed 2"]
     lines = out.strip().splitlines()
+    assert stream_lines, "the SSE stream delivered nothing"
     assert len(lines) == 3, out + err
     assert all("created" in line and "tailed" in line for line in lines)
     assert "resume with --cursor" in err

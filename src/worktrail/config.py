@@ -48,6 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pool_size", int, 10, "Database connections kept open for readers (PostgreSQL)."),
     Setting("log_level", str, "info", "Server log level: debug, info, warning, error."),
     Setting(
+        "rate_limit_per_minute",
+        int,
+        1500,
+        "Requests per minute per token on the vendor dialects (0: unlimited).",
+    ),
+    Setting("sync_token_ttl_hours", int, 24, "Lifetime of Asana sync tokens, in hours."),
+    Setting(
         "public_url",
         str,
         "",
@@ -73,6 +80,8 @@ class Settings:
     ingest_batch_max: int = 1000
     pool_size: int = 10
     log_level: str = "info"
+    rate_limit_per_minute: int = 1500
+    sync_token_ttl_hours: int = 24
     public_url: str = ""
 
     def with_overrides(self, **values: Any) -> Settings:

@@ -12,10 +12,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import __version__
 from ..config import Settings
 from ..context import RequestInfo, current_request
+from ..dialects import load_dialects
 from ..query import CursorCodec
+from ..ratelimit import RateLimiter
 from ..store import Store, open_store
 from ..write import Writer
-from . import entities, events, ingest
+from . import entities, events, ingest, stream
 from .deps import Services
 from .problems import install_problem_handlers
 
@@ -69,11 +71,17 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         store=store,
         writer=Writer(store),
         cursors=CursorCodec(store.server_secret()),
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
     )
     install_problem_handlers(app)
+    app.include_router(stream.router)  # before /events/{id}
     app.include_router(events.router)
     app.include_router(ingest.router)
     app.include_router(entities.router)
+    app.state.error_renderers = []
+    for dialect in load_dialects():
+        app.include_router(dialect.router)
+        app.state.error_renderers.extend((p, dialect.render_error) for p in dialect.prefixes)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

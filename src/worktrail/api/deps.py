@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from ..auth import Principal, authenticate
 from ..config import Settings
 from ..query import CursorCodec
+from ..ratelimit import RateLimiter
 from ..store import Store
 from ..write import Writer
 
@@ -20,6 +21,7 @@ class Services:
     store: Store
     writer: Writer
     cursors: CursorCodec
+    rate_limiter: RateLimiter
 
 
 def get_services(request: Request) -> Services:

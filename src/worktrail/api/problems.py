@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -10,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ..errors import WorktrailError
+from ..dialects import ErrorRenderer
+from ..errors import BadRequest, WorktrailError
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -20,36 +22,76 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_TYPE)
 
 
-def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in loc if part not in ("body",)) or "body"
+log = logging.getLogger("worktrail")
+
+
+def _describe(err: dict[str, Any]) -> dict[str, str]:
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid":
+        reason = (err.get("ctx") or {}).get("error", "")
+        return {"location": "body", "message": f"malformed JSON {reason}".strip()}
+    where = ".".join(str(part) for part in loc[1:]) or str(loc[0] if loc else "request")
+    return {"location": where, "message": str(err.get("msg", "invalid"))}
+
+
+def _dialect_renderer(request: Request) -> ErrorRenderer | None:
+    """The error renderer of the dialect whose path prefix is longest for this request."""
+    path = request.url.path
+    best: tuple[int, ErrorRenderer | None] = (0, None)
+    for prefix, renderer in getattr(request.app.state, "error_renderers", ()):
+        if path.startswith(prefix) and len(prefix) > best[0]:
+            best = (len(prefix), renderer)
+    return best[1]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(WorktrailError)
-    async def worktrail_error(_request: Request, exc: WorktrailError) -> Response:
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+    async def worktrail_error(request: Request, exc: WorktrailError) -> Response:
+        renderer = _dialect_renderer(request)
+        if renderer is not None:
+            return renderer(request, exc)
+        response = problem(exc.status, exc.title, exc.detail, **exc.extra)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="worktrail"'
+        return response
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"location": _location(err.get("loc", ())), "message": err.get("msg", "invalid")}
-            for err in exc.errors()
-        ]
-        in_body = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        raw = list(exc.errors())
+        renderer = _dialect_renderer(request)
+        if renderer is not None:
+            first = _describe(raw[0]) if raw else {"location": "request", "message": "invalid"}
+            detail = f"{first['location']}: {first['message']}"
+            return renderer(request, BadRequest(detail))
+        if raw and all(tuple(err.get("loc", ()))[:1] == ("path",) for err in raw):
+            return problem(404, "Not found", "no such resource: the id in the path is malformed")
+        errors = [_describe(err) for err in raw]
+        in_body = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in raw)
         status = 422 if in_body else 400
         first = errors[0] if errors else {"location": "request", "message": "invalid"}
         detail = f"{first['location']}: {first['message']}"
         return problem(status, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed", 406: "Not acceptable"}
         title = titles.get(exc.status_code, "Error")
+        renderer = _dialect_renderer(request)
+        if renderer is not None:
+            error = WorktrailError(str(exc.detail))
+            error.status, error.title = exc.status_code, title
+            return renderer(request, error)
         response = problem(exc.status_code, title, str(exc.detail))
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, _exc: Exception) -> Response:
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        renderer = _dialect_renderer(request)
+        if renderer is not None:
+            error = WorktrailError("an unexpected error occurred; it has been logged")
+            error.status, error.title = 500, "Internal error"
+            return renderer(request, error)
         return problem(500, "Internal error", "an unexpected error occurred; it has been logged")

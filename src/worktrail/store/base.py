@@ -63,6 +63,13 @@ class OrgRow:
     last_hash: str
     admin_api_key: str
     created_at: int
+    settings: dict[str, Any]
+
+
+def _org(row: Any) -> OrgRow:
+    values = dict(row._mapping)
+    values["settings"] = orjson.loads(values.get("settings") or "{}")
+    return OrgRow(**values)
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,7 @@ class Store:
                     last_hash=GENESIS_HASH,
                     admin_api_key=secrets.token_hex(16),
                     created_at=now,
+                    settings="{}",
                 )
             )
             tx = WriteTransaction(self, conn, org_id, 0, GENESIS_HASH)
@@ -311,12 +319,29 @@ class Store:
     def get_org(self, org_id: int) -> OrgRow | None:
         with self.read() as conn:
             row = conn.execute(select(t.orgs).where(t.orgs.c.id == org_id)).first()
-        return OrgRow(**row._mapping) if row else None
+        return _org(row) if row else None
 
     def list_orgs(self) -> list[OrgRow]:
         with self.read() as conn:
             rows = conn.execute(select(t.orgs).order_by(t.orgs.c.id)).all()
-        return [OrgRow(**r._mapping) for r in rows]
+        return [_org(r) for r in rows]
+
+    def update_org_settings(self, org_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        """Merge `values` into the organization's settings (None removes a key)."""
+        with self._write_conn() as conn:
+            raw = conn.scalar(
+                select(t.orgs.c.settings).where(t.orgs.c.id == org_id).with_for_update()
+            )
+            if raw is None:
+                raise NotFound(f"organization {org_id} does not exist")
+            merged = {**orjson.loads(raw), **values}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            conn.execute(
+                update(t.orgs)
+                .where(t.orgs.c.id == org_id)
+                .values(settings=orjson.dumps(merged).decode())
+            )
+        return merged
 
     def set_admin_api_key(self, org_id: int, key: str) -> None:
         with self._write_conn() as conn:

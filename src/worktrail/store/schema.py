@@ -43,6 +43,8 @@ orgs = Table(
     Column("last_hash", String(64), nullable=False),
     Column("admin_api_key", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # per-organization options of the dialects (JSON object)
+    Column("settings", Text, nullable=False, server_default="{}"),
 )
 
 # Current state of every entity, all types in one table (the state itself is JSON).
@@ -85,6 +87,7 @@ events = Table(
     Index("ix_events_subject", "org_id", "subject_type", "subject_id", "seq"),
     Index("ix_events_actor", "org_id", "actor_id", "seq"),
     Index("ix_events_occurred", "org_id", "occurred_at", "seq"),
+    Index("ix_events_recorded", "org_id", "recorded_at", "seq"),
     Index("ux_events_idempotency", "org_id", "idempotency_key", unique=True),
 )
 

@@ -1,0 +1,73 @@
+"""GET /api/v1/events/stream: the live feed as Server-Sent Events.
+
+Starts at the head (only events committed from now on) unless a cursor is given, either as
+`?cursor=` (from /api/v1/events?order=oldest with the same filters) or, on reconnect, as the
+`Last-Event-ID` header the browser sends by itself. Each SSE message's id is a cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import orjson
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from starlette.responses import StreamingResponse
+
+from ..query import decode_position, encode_position, run_query
+from .deps import PrincipalDep, ServicesDep
+from .events import build_query
+from .render import event_json
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 15.0
+
+
+@router.get(
+    "/events/stream",
+    summary="Live feed (Server-Sent Events)",
+    description="Same filters as /api/v1/events. Resumes from `cursor` or `Last-Event-ID`.",
+)
+def stream_events(
+    request: Request, services: ServicesDep, principal: PrincipalDep
+) -> StreamingResponse:
+    params = request.query_params
+    query = build_query(request, services, principal)
+    query = replace(query, ascending=True, limit=min(query.limit, 500), after_seq=None)
+    resume = request.headers.get("last-event-id") or params.get("cursor")
+    if resume:
+        position = decode_position(services.cursors, query, resume)
+    else:
+        position = services.store.head_seq(principal.org_id)
+
+    async def messages() -> AsyncIterator[bytes]:
+        nonlocal position
+        yield b": connected\n\n"
+        quiet_since = time.monotonic()
+        while not await request.is_disconnected():
+            page = await to_thread.run_sync(
+                run_query, services.store, replace(query, after_seq=position)
+            )
+            for event in page.events:
+                position = event.seq
+                cursor = encode_position(services.cursors, query, position)
+                body = orjson.dumps(event_json(event))
+                yield b"id: " + cursor.encode() + b"\nevent: event\ndata: " + body + b"\n\n"
+            if page.events:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
+                quiet_since = time.monotonic()
+                yield b": heartbeat\n\n"
+            if not page.has_more:
+                await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(
+        messages(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
