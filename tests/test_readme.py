@@ -43,7 +43,8 @@ def test_api_tour_runs_against_a_live_demo_server(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tour.db'}"
     with serve(url, tmp_path, "--demo", "--demo-events", "3000") as server:
         token = printed_token(server.output())
-        script = "set -euo pipefail\n" + tour.replace("http://127.0.0.1:8000", server.base_url)
+        # no pipefail: `curl … | head` legitimately ends with a closed pipe
+        script = "set -eu\n" + tour.replace("http://127.0.0.1:8000", server.base_url)
         # every curl must succeed on HTTP status too
         script = script.replace("curl -s ", "curl -sf ")
         result = subprocess.run(

@@ -17,7 +17,12 @@ class NewOrganization:
 
 
 def create_organization(
-    store: Store, name: str, owner_name: str, owner_email: str, timezone: str = "UTC"
+    store: Store,
+    name: str,
+    owner_name: str,
+    owner_email: str,
+    timezone: str = "UTC",
+    occurred_at: int | None = None,
 ) -> NewOrganization:
     """Create an organization and its owner; both are the first events of its history."""
     state = {
@@ -45,11 +50,11 @@ def create_organization(
                 after=state,
                 scopes=[Scope(EntityType.ORGANIZATION, org_id)],
                 actor=None,
-                occurred_at=tx.now,
+                occurred_at=occurred_at or tx.now,
                 context={"source": "system"},
             )
         )
         owner = Recorder(tx, None, actor=None, source="system").record(
-            EntityType.USER, None, owner_state
+            EntityType.USER, None, owner_state, occurred_at=occurred_at
         )
     return NewOrganization(org_id, owner.entity.id)
