@@ -24,7 +24,9 @@ def _find(binary: str) -> str:
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{binary}"), reverse=True)
     if candidates:
         return candidates[0]
-    raise RuntimeError(f"{binary} not found: install PostgreSQL (Debian: apt-get install postgresql)")
+    raise RuntimeError(
+        f"{binary} not found: install PostgreSQL (Debian: apt-get install postgresql)"
+    )
 
 
 def _free_port() -> int:
@@ -76,7 +78,9 @@ class PostgresServer:
         if self._data_dir is None:
             return
         subprocess.run(
-            _as_user([_find("pg_ctl"), "-D", str(self._data_dir), "-m", "immediate", "stop"], self._user),
+            _as_user(
+                [_find("pg_ctl"), "-D", str(self._data_dir), "-m", "immediate", "stop"], self._user
+            ),
             capture_output=True,
             check=False,
         )
@@ -105,9 +109,23 @@ def start_postgres() -> PostgresServer:
     os.chmod(root, 0o755)
     port = _free_port()
     init = subprocess.run(
-        _as_user([initdb, "-D", str(data), "-U", "worktrail", "--auth=trust", "-E", "UTF8",
-                  "--no-locale", "--no-sync"], user),
-        capture_output=True, text=True,
+        _as_user(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                "worktrail",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            user,
+        ),
+        capture_output=True,
+        text=True,
     )
     if init.returncode != 0:
         raise RuntimeError(f"initdb failed: {init.stderr[-2000:]}")
@@ -117,8 +135,12 @@ def start_postgres() -> PostgresServer:
     )
     log = root / "server.log"
     start = subprocess.run(
-        _as_user([pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"], user),
-        capture_output=True, text=True,
+        _as_user(
+            [pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
+            user,
+        ),
+        capture_output=True,
+        text=True,
     )
     if start.returncode != 0:
         tail = log.read_text()[-2000:] if log.exists() else ""
