@@ -247,6 +247,8 @@ class NewEvent:
     idempotency_key: str | None = None
 
 
+MAX_ID = 2**62  # ids above this are never issued; larger ones in requests are unknown ids
+
 # Public event ids are globally unique without a second counter: the organization id in the
 # high bits, the organization's seq in the low 40 bits (a trillion events per organization).
 SEQ_BITS = 40

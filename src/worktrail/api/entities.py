@@ -8,13 +8,13 @@ from enum import Enum
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 from starlette.responses import Response
 
 from ..auth import Principal, check_can_read
 from ..diff import micros_to_iso
 from ..errors import BadRequest, Forbidden, InvalidInput, NotFound
-from ..model import ENTITY_SPECS, LOCATION_FIELDS, PLURALS, EntityType, Role, Scope
+from ..model import ENTITY_SPECS, LOCATION_FIELDS, MAX_ID, PLURALS, EntityType, Role, Scope
 from ..query import EventQuery, run_query
 from ..store import EntityRow
 from ..write import WriteResult
@@ -26,6 +26,8 @@ from .render import entity_json, event_json
 router = APIRouter(prefix="/api/v1", tags=["entities"])
 
 JsonObject = Annotated[dict[str, Any], Body()]
+# Out-of-range ids are a 404 (path errors), never a database overflow.
+EntityId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -99,7 +101,7 @@ def register(entity_type: EntityType) -> None:
         )
 
     @router.get(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Get a {name}")
-    def get_entity(entity_id: int, services: ServicesDep, principal: PrincipalDep) -> Response:
+    def get_entity(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
         return json_response(
             {"data": entity_json(load_readable(services, principal, entity_type, entity_id))}
         )
@@ -110,7 +112,7 @@ def register(entity_type: EntityType) -> None:
         summary=f"History of a {name} (with its descendants)",
     )
     def entity_events(
-        entity_id: int, request: Request, services: ServicesDep, principal: PrincipalDep
+        entity_id: EntityId, request: Request, services: ServicesDep, principal: PrincipalDep
     ) -> Response:
         load_readable(services, principal, entity_type, entity_id)
         return events_response(request, services, principal, Scope(entity_type, entity_id))
@@ -121,13 +123,13 @@ def register(entity_type: EntityType) -> None:
         summary=f"State of a {name} at a point in time (?at=ISO-8601)",
     )
     def entity_state(
-        entity_id: int, request: Request, services: ServicesDep, principal: PrincipalDep
+        entity_id: EntityId, request: Request, services: ServicesDep, principal: PrincipalDep
     ) -> Response:
+        load_readable(services, principal, entity_type, entity_id)
         p.reject_unknown(request.query_params, ("at",))
         at = p.time_param(request.query_params, "at")
         if at is None:
             raise BadRequest("'at' is required, e.g. ?at=2026-01-31T09:30:00Z")
-        load_readable(services, principal, entity_type, entity_id)
         return json_response(state_at(services, principal, entity_type, entity_id, at))
 
     if entity_type is EntityType.ORGANIZATION:
@@ -139,16 +141,16 @@ def register(entity_type: EntityType) -> None:
 
     @router.patch(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Update a {name}")
     def patch(
-        entity_id: int, body: JsonObject, services: ServicesDep, principal: PrincipalDep
+        entity_id: EntityId, body: JsonObject, services: ServicesDep, principal: PrincipalDep
     ) -> Response:
         return write_response(services.writer.update(principal, entity_type, entity_id, body))
 
     @router.delete(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Delete a {name} (soft)")
-    def delete(entity_id: int, services: ServicesDep, principal: PrincipalDep) -> Response:
+    def delete(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
         return write_response(services.writer.delete(principal, entity_type, entity_id))
 
     @router.post(f"/{plural}/{{entity_id}}/restore", tags=tag, summary=f"Restore a deleted {name}")
-    def restore(entity_id: int, services: ServicesDep, principal: PrincipalDep) -> Response:
+    def restore(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
         return write_response(services.writer.restore(principal, entity_type, entity_id))
 
     location = [f for f in ENTITY_SPECS[entity_type].fields if f in LOCATION_FIELDS]
@@ -160,7 +162,7 @@ def register(entity_type: EntityType) -> None:
             summary=f"Move a {name}: body with {' or '.join(location)}",
         )
         def move(
-            entity_id: int, body: JsonObject, services: ServicesDep, principal: PrincipalDep
+            entity_id: EntityId, body: JsonObject, services: ServicesDep, principal: PrincipalDep
         ) -> Response:
             bad = sorted(set(body) - set(location))
             if bad or not body:
@@ -175,11 +177,11 @@ def register(entity_type: EntityType) -> None:
     if entity_type is EntityType.TASK:
 
         @router.post("/tasks/{entity_id}/close", tags=tag, summary="Close (complete) a task")
-        def close(entity_id: int, services: ServicesDep, principal: PrincipalDep) -> Response:
+        def close(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
             return write_response(services.writer.set_completed(principal, entity_id, True))
 
         @router.post("/tasks/{entity_id}/reopen", tags=tag, summary="Reopen a task")
-        def reopen(entity_id: int, services: ServicesDep, principal: PrincipalDep) -> Response:
+        def reopen(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
             return write_response(services.writer.set_completed(principal, entity_id, False))
 
 
@@ -192,7 +194,7 @@ def _register_set_route(
         summary=f'Add and remove {field}: body {{"add": [...], "remove": [...]}}',
     )
     def change_set(
-        entity_id: int, body: JsonObject, services: ServicesDep, principal: PrincipalDep
+        entity_id: EntityId, body: JsonObject, services: ServicesDep, principal: PrincipalDep
     ) -> Response:
         bad = sorted(set(body) - {"add", "remove"})
         if bad:
@@ -214,7 +216,7 @@ def _readable(services: Services, principal: Principal, entity: EntityRow) -> bo
 
 
 def state_at(
-    services: Services, principal: Principal, entity_type: EntityType, entity_id: int, at: int
+    services: Services, principal: Principal, entity_type: EntityType, entity_id: EntityId, at: int
 ) -> dict[str, Any]:
     """The entity's state as recorded by its last event that occurred at or before `at`."""
     query = EventQuery(

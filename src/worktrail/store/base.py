@@ -35,7 +35,7 @@ from ..chain import GENESIS_HASH, event_hash, hash_body
 from ..config import Settings
 from ..diff import now_micros
 from ..errors import Conflict, NotFound, StoreError
-from ..model import Action, Actor, EntityType, Event, NewEvent, Scope, State
+from ..model import MAX_ID, Action, Actor, EntityType, Event, NewEvent, Scope, State
 from . import schema as t
 
 if TYPE_CHECKING:
@@ -350,6 +350,8 @@ class Store:
     # -- entities ------------------------------------------------------------------------
 
     def get_entity(self, org_id: int, entity_id: int) -> EntityRow | None:
+        if not 0 < entity_id <= MAX_ID:
+            return None
         with self.read() as conn:
             row = conn.execute(
                 select(t.entities).where(
@@ -580,6 +582,8 @@ class WriteTransaction:
     # entities
 
     def get_entity(self, entity_id: int) -> EntityRow | None:
+        if not 0 < entity_id <= MAX_ID:
+            return None
         if entity_id in self._cache:
             return self._cache[entity_id]
         row = self.conn.execute(
