@@ -39,6 +39,10 @@ def test_snapshots_create_then_diff_and_unchanged_records_nothing(org: Org, tree
     second = ingest(org, [{"type": "task", "id": "T-1", "state": {"name": "Imported v2"}}])
     event = second.json()["results"][0]["event"]
     assert event["changes"] == [{"field": "name", "old": "Imported", "new": "Imported v2"}]
+    system = ingest(
+        org, [{"type": "task", "id": "T-1", "state": {"notes": "by a job"}, "actor": None}]
+    )
+    assert system.json()["results"][0]["event"]["actor"] is None
     same = ingest(org, [{"type": "task", "id": "T-1", "state": {"name": "Imported v2"}}])
     assert same.json()["results"][0]["status"] == "unchanged"
     assert same.json()["recorded"] == 0

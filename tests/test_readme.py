@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -12,16 +11,14 @@ import pytest
 from worktrail.config import SETTINGS
 
 from .live import printed_token, serve
+from .readme import bash_blocks, section
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def bash_blocks(section: str) -> list[str]:
-    start = README.index(section)
-    end = README.find("\n## ", start + 1)
-    text = README[start : end if end != -1 else None]
-    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+def blocks(heading: str) -> list[str]:
+    return bash_blocks(section(heading))
 
 
 def test_every_setting_is_documented() -> None:
@@ -31,7 +28,7 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_quick_start_commands_match_ci() -> None:
-    run_cmd, test_cmd = bash_blocks("## Quick start")
+    run_cmd, test_cmd = blocks("## Quick start")
     assert "worktrail serve --demo" in run_cmd
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd.strip().split(" && ")[-1] in ci
@@ -39,7 +36,7 @@ def test_quick_start_commands_match_ci() -> None:
 
 @pytest.mark.slow
 def test_api_tour_runs_against_a_live_demo_server(tmp_path: Path) -> None:
-    [tour] = bash_blocks("## A tour of the native API")
+    [tour] = blocks("## A tour of the native API")
     url = f"sqlite:///{tmp_path / 'tour.db'}"
     with serve(url, tmp_path, "--demo", "--demo-events", "3000") as server:
         token = printed_token(server.output())

@@ -108,9 +108,10 @@ def _apply_record(
             return IngestResult(index, "duplicate", tx.get_entity(original.subject_id), original)
     occurred_at = _occurred_at(record.get("occurred_at"), tx.now)
     actor = _actor(tx, principal, record)
-    rec = Recorder(tx, principal, actor=actor, source="ingest")
+    rec = Recorder(tx, principal, source="ingest")
     entity = _find(tx, entity_type, record.get("id"))
-    common: dict[str, Any] = {"occurred_at": occurred_at, "idempotency_key": key}
+    # actor None is a system change, so it is passed per record, not as the default
+    common: dict[str, Any] = {"occurred_at": occurred_at, "idempotency_key": key, "actor": actor}
     if op == "snapshot":
         state = _resolve_refs(tx, entity_type, _object(record, "state"))
         if entity is None:

@@ -256,6 +256,20 @@ def admin_api_key(services: ServicesDep, principal: PrincipalDep) -> Response:
     return json_response({"admin_api_key": org.admin_api_key})
 
 
+@router.post(
+    "/organization/admin-api-key/rotate", tags=["organizations"], summary="Rotate admin API key"
+)
+def rotate_admin_api_key(services: ServicesDep, principal: PrincipalDep) -> Response:
+    """Replace the admin API key (owners only); the old key stops working at once."""
+    import secrets
+
+    if principal.role is not Role.OWNER:
+        raise Forbidden("only the organization's owner can rotate the admin API key")
+    key = secrets.token_hex(16)
+    services.store.set_admin_api_key(principal.org_id, key)
+    return json_response({"admin_api_key": key})
+
+
 @router.get("/me", tags=["organizations"], summary="Who this token acts as")
 def me(principal: PrincipalDep) -> Response:
     return json_response(

@@ -1,0 +1,366 @@
+"""The performance suite: worktrail against the database's own limit, on SQLite and
+PostgreSQL, over HTTP to a real `worktrail serve`.
+
+    python -m bench [--events 1000000] [--backend sqlite|postgres|both] [--rounds 3]
+
+Every figure is the median of several runs with min and max beside it; comparisons are
+ratios measured in the same run. Results go to bench/results/suite-<backend>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from worktrail.auth import create_token
+from worktrail.config import Settings
+from worktrail.demo import build_demo
+from worktrail.model import EntityType
+from worktrail.orgs import create_organization
+from worktrail.query import CursorCodec, EventQuery, encode_position
+from worktrail.store import Store, open_store
+
+from .common import concurrent_requests, percentile, print_table, summary, write_results
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from tests.live import serve  # noqa: E402
+from tests.pgcluster import PostgresServer, start_postgres  # noqa: E402
+
+CLIENTS = 16
+
+
+class Backend:
+    """Where the stores live: SQLite files in a folder, or databases on a PostgreSQL server."""
+
+    def __init__(self, kind: str, data: Path) -> None:
+        self.kind = kind
+        self.data = data
+        self.server: PostgresServer | None = start_postgres() if kind == "postgres" else None
+
+    def url(self, name: str, fresh: bool = False) -> str:
+        if self.server is None:
+            path = self.data / f"{name}.db"
+            if fresh:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return f"sqlite:///{path}"
+        return self.server.create_database(name) if fresh else self.server.database_url(name)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def demo_store(backend: Backend, events: int) -> tuple[str, Store, int, int]:
+    name = f"suite_{events}"
+    url = backend.url(name)
+    if backend.server is not None:
+        url = backend.url(name, fresh=True)
+    store = open_store(Settings(database_url=url))
+    store.migrate()
+    orgs = store.list_orgs()
+    if orgs and orgs[0].last_seq >= events:
+        org_id = orgs[0].id
+        users = store.list_entities(org_id, EntityType.USER, limit=1000)
+        owner = next(u.id for u in users if u.state.get("role") == "owner")
+        return url, store, org_id, owner
+    print(f"building a demo store of {events:,} events ({backend.kind}) ...", flush=True)
+    started = time.perf_counter()
+    result = build_demo(store, events=events)
+    print(f"  built in {time.perf_counter() - started:.0f}s", flush=True)
+    return url, store, result.org_id, result.owner_id
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def raw_insert(backend: Backend, source: Store, org_id: int, n: int, rounds: int) -> dict[str, Any]:
+    """The same event rows (and their scope rows) inserted by the driver's plainest fast path."""
+    query = EventQuery(org_id=org_id, ascending=True, limit=n)
+    events = source.fetch_events(query)[:n]
+    rows = []
+    scopes = []
+    for e in events:
+        data = orjson.dumps(
+            {
+                "actor": e.actor.to_json() if e.actor else None,
+                "changes": list(e.changes),
+                "before": e.before,
+                "after": e.after,
+                "context": e.context,
+                "scopes": [str(s) for s in e.scopes],
+            }
+        ).decode()
+        rows.append(
+            (
+                1,
+                e.seq,
+                e.occurred_at,
+                e.recorded_at,
+                e.actor.id if e.actor else None,
+                e.action.value,
+                e.subject_type.value,
+                e.subject_id,
+                e.idempotency_key,
+                1,
+                e.prev_hash,
+                e.hash,
+                data,
+            )
+        )
+        scopes.extend((1, s.type.value, s.id, e.seq) for s in e.scopes)
+    rates = []
+    for i in range(rounds):
+        url = backend.url(f"raw_{i}", fresh=True)
+        target = open_store(Settings(database_url=url))
+        target.migrate()
+        target.close()
+        started = time.perf_counter()
+        if backend.server is None:
+            conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            with conn:
+                conn.executemany(f"INSERT INTO events VALUES ({','.join('?' * 13)})", rows)
+                conn.executemany("INSERT INTO event_scopes VALUES (?,?,?,?)", scopes)
+            conn.close()
+        else:
+            import psycopg
+
+            dsn = url.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+                with cur.copy("COPY events FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                with cur.copy("COPY event_scopes FROM STDIN") as copy:
+                    for row in scopes:
+                        copy.write_row(row)
+        rates.append(len(rows) / (time.perf_counter() - started))
+    return {"raw_insert_events_per_s": summary(rates), "raw_insert_rows": len(rows)}
+
+
+def batch_ingest(base: str, store: Store, rounds: int, batches: int = 10) -> dict[str, Any]:
+    created = create_organization(store, f"Ingest {time.time()}", "Bench", "bench@ingest.test")
+    _, token = create_token(store, created.org_id, created.owner_id, "bench")
+    rates = []
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120
+    ) as c:
+        ws = c.post("/api/v1/workspaces", json={"name": "Bench"}).json()["data"]["id"]
+        project = c.post("/api/v1/projects", json={"name": "P", "workspace": ws}).json()["data"]
+        n = 0
+        for _ in range(rounds):
+            written, started = 0, time.perf_counter()
+            for _ in range(batches):
+                records = []
+                for i in range(1000):
+                    n += 1
+                    if i % 2 == 0:
+                        state = {"name": f"task {n}", "project": project["id"], "tags": ["x"]}
+                        records.append({"type": "task", "id": f"t-{n}", "state": state})
+                    else:
+                        change = [{"field": "notes", "new": f"n{n}"}]
+                        records.append(
+                            {
+                                "op": "change",
+                                "type": "task",
+                                "id": f"t-{n - 1}",
+                                "changes": change,
+                                "idempotency_key": f"k-{n}",
+                            }
+                        )
+                response = c.post("/api/v1/changes", json={"records": records})
+                response.raise_for_status()
+                written += response.json()["recorded"]
+            rates.append(written / (time.perf_counter() - started))
+    return {"ingest_events_per_s": summary(rates)}
+
+
+def single_writes(base: str, headers: dict[str, str], store: Store, org_id: int) -> dict[str, Any]:
+    tasks = [t.id for t in store.list_entities(org_id, EntityType.TASK, limit=CLIENTS * 4)]
+
+    def patch(client: httpx.Client, who: int, i: int) -> httpx.Response:
+        task = tasks[who % len(tasks)]
+        return client.patch(f"/api/v1/tasks/{task}", json={"notes": f"note {who}-{i}"})
+
+    latencies, wall = concurrent_requests(base, headers, patch, CLIENTS, 50)
+    return {
+        "single_writes_per_s": len(latencies) / wall,
+        "single_writes_p50_ms": percentile(latencies, 0.5),
+        "single_writes_p99_ms": percentile(latencies, 0.99),
+    }
+
+
+def history_pages(
+    base: str, headers: dict[str, str], store: Store, org_id: int, rounds: int
+) -> dict[str, Any]:
+    projects = store.list_entities(org_id, EntityType.PROJECT, limit=1)
+    scope = f"project:{projects[0].id}"
+    codec = CursorCodec(store.server_secret())
+    head = store.head_seq(org_id)
+    deep_at = head - 500_000 if head > 600_000 else head // 2
+    query = EventQuery(org_id=org_id, limit=100)
+    deep = encode_position(codec, query, deep_at)
+    out: dict[str, Any] = {"deep_page_position": head - deep_at}
+    for name, params in (
+        ("page_first", {"limit": 100}),
+        ("page_deep", {"limit": 100, "cursor": deep}),
+        ("page_project", {"limit": 100, "scope": scope}),
+    ):
+        p50s, p99s = [], []
+        for _ in range(rounds):
+            latencies, _ = concurrent_requests(
+                base,
+                headers,
+                lambda c, w, i, p=params: c.get("/api/v1/events", params=p),
+                CLIENTS,
+                25,
+            )
+            p50s.append(percentile(latencies, 0.5))
+            p99s.append(percentile(latencies, 0.99))
+        out[f"{name}_p50_ms"] = summary(p50s)
+        out[f"{name}_p99_ms"] = summary(p99s)
+    out["deep_first_ratio"] = out["page_deep_p50_ms"]["median"] / out["page_first_p50_ms"]["median"]
+    return out
+
+
+def export(base: str, headers: dict[str, str], pid: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    rows = 0
+    with (
+        httpx.Client(base_url=base, headers=headers, timeout=600) as client,
+        client.stream("GET", "/api/v1/events", headers={"Accept": "text/csv"}) as response,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            rows += chunk.count(b"\r\n")
+    elapsed = time.perf_counter() - started
+    return {
+        "export_events_per_s": (rows - 1) / elapsed,
+        "export_rows": rows - 1,
+        "server_peak_rss_mb": peak_rss_mb(pid),
+    }
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def tail_latency(base: str, headers: dict[str, str], store: Store, org_id: int) -> dict[str, Any]:
+    project = store.list_entities(org_id, EntityType.PROJECT, limit=1)[0].id
+    latencies: list[float] = []
+    ready = threading.Event()
+    count = 100
+
+    def listen() -> None:
+        with httpx.stream(
+            "GET", base + "/api/v1/events/stream", headers=headers, timeout=60
+        ) as response:
+            for line in response.iter_lines():
+                if line.startswith(": connected"):
+                    ready.set()
+                if line.startswith("data: "):
+                    received = time.time()
+                    notes = orjson.loads(line[6:])["after"].get("notes")
+                    if not notes or not notes.startswith("sent:"):
+                        continue
+                    sent = float(notes[5:])
+                    latencies.append((received - sent) * 1000)
+                    if len(latencies) >= count:
+                        return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    ready.wait(10)
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        task = client.post("/api/v1/tasks", json={"name": "tail", "project": project})
+        task_id = task.json()["data"]["id"]
+        latencies.clear()
+        for _ in range(count):
+            client.patch(f"/api/v1/tasks/{task_id}", json={"notes": f"sent:{time.time()!r}"})
+            time.sleep(0.02)
+    listener.join(60)
+    return {"tail_p50_ms": percentile(latencies, 0.5), "tail_p99_ms": percentile(latencies, 0.99)}
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def run_backend(kind: str, events: int, rounds: int, data: Path) -> dict[str, Any]:
+    backend = Backend(kind, data)
+    try:
+        url, store, org_id, owner = demo_store(backend, events)
+        _, token = create_token(store, org_id, owner, "bench")
+        headers = {"Authorization": f"Bearer {token}"}
+        results: dict[str, Any] = {"backend": kind, "store_events": store.head_seq(org_id)}
+        print("raw insert ...", flush=True)
+        results.update(raw_insert(backend, store, org_id, min(100_000, events), rounds))
+        with serve(url, data) as server:
+            base = server.base_url
+            print("batch ingest ...", flush=True)
+            results.update(batch_ingest(base, store, rounds))
+            results["ingest_to_raw_ratio"] = (
+                results["ingest_events_per_s"]["median"]
+                / results["raw_insert_events_per_s"]["median"]
+            )
+            print("history pages ...", flush=True)
+            results.update(history_pages(base, headers, store, org_id, rounds))
+            print("single writes ...", flush=True)
+            results.update(single_writes(base, headers, store, org_id))
+            print("tail latency ...", flush=True)
+            results.update(tail_latency(base, headers, store, org_id))
+            print("export ...", flush=True)
+            results.update(export(base, headers, server.process.pid))
+        store.close()
+        return results
+    finally:
+        backend.close()
+
+
+def table_for(results: dict[str, Any]) -> list[list[str]]:
+    table = [["figure", "median", "min", "max"]]
+    for key, value in results.items():
+        if isinstance(value, dict):
+            table.append(
+                [key, f"{value['median']:,.2f}", f"{value['min']:,.2f}", f"{value['max']:,.2f}"]
+            )
+        elif isinstance(value, float):
+            table.append([key, f"{value:,.2f}", "", ""])
+        else:
+            table.append([key, str(value), "", ""])
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=ROOT / ".data")
+    args = parser.parse_args()
+    args.data.mkdir(parents=True, exist_ok=True)
+    kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    for kind in kinds:
+        results = run_backend(kind, args.events, args.rounds, args.data)
+        table = table_for(results)
+        print()
+        print_table(table)
+        path = write_results(f"suite-{kind}", results, table)
+        print(f"\nwritten to {path}\n")
+
+
+if __name__ == "__main__":
+    main()

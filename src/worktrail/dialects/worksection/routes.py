@@ -1,0 +1,191 @@
+"""Worksection's `get_events` at Worksection's own paths.
+
+    GET|POST /api/admin/v2/?action=get_events&period=3d[&id_project=P]&hash=...
+    GET|POST /api/admin/v2?action=get_events            (official SDK: JSON body, Admin header)
+    GET|POST /api/admin/v2.1?action=get_events&...&time=T&hash=...
+    GET|POST /api/oauth2?action=get_events&...           (Bearer token or access_token)
+
+Every path is registered with and without its trailing slash, so no client is ever
+answered with a redirect. `period` is 1m..360m, 1h..72h or 1d..30d and the window is
+(now - period, now]. The answer holds every matching event, oldest first, in one response;
+like Worksection it is capped at MAX_EVENTS, keeping the newest.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import replace
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from ...api.deps import Services, get_services
+from ...auth import Principal, check_can_read, visible_workspaces
+from ...diff import now_micros
+from ...errors import NotFound
+from ...model import EntityType, Event, Scope
+from ...query import EventQuery
+from ...store import Store
+from .auth import admin_org_id, oauth_principal
+from .errors import (
+    JSON_TYPE,
+    field_required,
+    invalid_action,
+    invalid_project,
+    too_many_requests,
+)
+from .params import Params, read_params
+from .render import OBJECT_TYPES, RenderContext, referenced_users, render_event, renders
+
+ADMIN_PATHS = ("/api/admin/v2/", "/api/admin/v2", "/api/admin/v2.1", "/api/admin/v2.1/")
+OAUTH_PATHS = ("/api/oauth2", "/api/oauth2/")
+MAX_EVENTS = 10_000  # Worksection's cap on one response
+ACTION = "get_events"
+_PERIOD = re.compile(r"([1-9][0-9]{0,5})([mhd])")
+_PERIOD_UNITS = {"m": (60, 360), "h": (3600, 72), "d": (86400, 30)}  # seconds, most allowed
+RATE_SCOPE = "worksection"
+
+router = APIRouter(tags=["worksection"])
+
+
+async def admin_api(request: Request) -> Response:
+    params = await read_params(request)
+    return await run_in_threadpool(_admin_events, get_services(request), request, params)
+
+
+async def oauth_api(request: Request) -> Response:
+    params = await read_params(request)
+    return await run_in_threadpool(_oauth_events, get_services(request), request, params)
+
+
+def _admin_events(services: Services, request: Request, params: Params) -> Response:
+    authorization = request.headers.get("authorization", "")
+    org_id = admin_org_id(services.store.list_orgs(), params, authorization)
+    _check_rate(services, f"org:{org_id}")
+    return get_events(services, org_id, None, params)
+
+
+def _oauth_events(services: Services, request: Request, params: Params) -> Response:
+    principal = oauth_principal(services.store, request, params)
+    _check_rate(services, f"token:{principal.token_id}")
+    return get_events(services, principal.org_id, principal, params)
+
+
+def _check_rate(services: Services, key: str) -> None:
+    wait = services.rate_limiter.check(RATE_SCOPE, key)
+    if wait is not None:
+        raise too_many_requests(wait)
+
+
+def get_events(
+    services: Services, org_id: int, principal: Principal | None, params: Params
+) -> Response:
+    """The action itself, for the organization's owner (principal None) or a token's user."""
+    if params.get("action") != ACTION:
+        raise invalid_action("action")
+    seconds = period_seconds(params.get("period"))
+    store = services.store
+    now = now_micros()
+    query = EventQuery(
+        org_id=org_id,
+        scope=_project_scope(store, org_id, principal, params.get("id_project")),
+        subject_types=tuple(t.value for t in OBJECT_TYPES),
+        occurred_from=now - seconds * 1_000_000 + 1,
+        occurred_to=now + 1,
+        visible_workspaces=visible_workspaces(store, principal) if principal else None,
+    )
+    events = newest_events(store, query, MAX_EVENTS)
+    ctx = RenderContext(
+        tz=_timezone(store, org_id),
+        users=store.get_entities(org_id, sorted(referenced_users(events))),
+    )
+    body = {"status": "ok", "data": [render_event(e, ctx) for e in events]}
+    return Response(orjson.dumps(body), media_type=JSON_TYPE)
+
+
+def period_seconds(raw: str | None) -> int:
+    """The length of a `period` (1m..360m, 1h..72h, 1d..30d) in seconds, else code 10."""
+    match = _PERIOD.fullmatch(raw or "")
+    if match is None:
+        raise field_required("period")
+    unit, most = _PERIOD_UNITS[match[2]]
+    count = int(match[1])
+    if count > most:
+        raise field_required("period")
+    return count * unit
+
+
+def newest_events(store: Store, query: EventQuery, cap: int) -> list[Event]:
+    """The newest `cap` events with a Worksection counterpart, oldest first."""
+    picked: list[Event] = []
+    for event in store.iter_events(replace(query, ascending=False)):
+        if renders(event):
+            picked.append(event)
+            if len(picked) >= cap:
+                break
+    # Ingest may record events that occurred earlier than ones already committed;
+    # Worksection lists by date.
+    picked.sort(key=lambda e: (e.occurred_at, e.seq))
+    return picked
+
+
+def _project_scope(
+    store: Store, org_id: int, principal: Principal | None, raw: str | None
+) -> Scope | None:
+    """`id_project` as a scope (the project with its tasks and comments), else code 4."""
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise invalid_project()
+    project = store.get_entity(org_id, int(raw))
+    if project is None or project.type is not EntityType.PROJECT:
+        raise invalid_project()
+    if principal is not None:
+        try:
+            check_can_read(store, principal, project)
+        except NotFound:
+            raise invalid_project()
+    return Scope(EntityType.PROJECT, project.id)
+
+
+def _timezone(store: Store, org_id: int) -> zoneinfo.ZoneInfo:
+    """The organization's time zone (its `timezone` field), UTC when unset or unknown."""
+    org = store.get_entity(org_id, org_id)
+    name = str((org.state.get("timezone") if org else None) or "UTC")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+_SUMMARY = "Worksection get_events"
+_DESCRIPTION = (
+    "Worksection-compatible event history: action=get_events, period (1m..360m, 1h..72h, "
+    "1d..30d), optional id_project. Parameters in the query string or a form/JSON body."
+)
+# One route per path and method: a route serving two methods would give both operations
+# the same OpenAPI id.
+for _method in ("GET", "POST"):
+    for _path in ADMIN_PATHS:
+        router.add_api_route(
+            _path,
+            admin_api,
+            methods=[_method],
+            name=f"worksection_admin_{_method.lower()}",
+            summary=f"{_SUMMARY} (admin API key)",
+            description=_DESCRIPTION + " Signed with the organization's admin API key.",
+            include_in_schema=_path in ("/api/admin/v2/", "/api/admin/v2.1"),
+        )
+    for _path in OAUTH_PATHS:
+        router.add_api_route(
+            _path,
+            oauth_api,
+            methods=[_method],
+            name=f"worksection_oauth_{_method.lower()}",
+            summary=f"{_SUMMARY} (API token)",
+            description=_DESCRIPTION + " Authorized with a worktrail API token as Bearer.",
+            include_in_schema=_path == "/api/oauth2",
+        )
