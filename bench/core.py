@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import RESULTS, summary
 from worktrail.auth import create_token
 from worktrail.config import Settings
 from worktrail.demo import build_demo
@@ -33,15 +34,6 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 from tests.live import serve  # noqa: E402
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(samples),
-        "min": min(samples),
-        "max": max(samples),
-        "runs": len(samples),
-    }
 
 
 def demo_store(path: Path, events: int) -> tuple[Store, int, int]:
@@ -176,7 +168,8 @@ def main() -> None:
             print(f"{key:<40} {value:>10.2f}")
         else:
             print(f"{key:<40} {value!s:>10}")
-    out = ROOT / "results" / "core.json"
+    out = RESULTS / "core.json"
+    RESULTS.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"\nwritten to {out}")
 
