@@ -1,0 +1,132 @@
+"""Asana's error envelope and the renderer for everything under /api/1.0.
+
+Asana answers errors with `{"errors": [{"message": ..., "help": ...}]}` (and a `phrase` on
+500s, a few words to quote when reporting the failure). The sync protocol's 412 carries a
+fresh token next to the errors. Anything raised under the dialect's prefix (validation,
+unknown route, authentication, internal error) gets the same envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.responses import Response
+
+from ...context import current_request
+from ...errors import WorktrailError
+
+PREFIX = "/api/1.0"
+JSON_TYPE = "application/json; charset=UTF-8"
+
+# Asana's own wording, byte for byte: clients and their logs recognise it.
+SYNC_INVALID = (
+    "Sync token invalid or too old. If you are attempting to keep resources in sync, you must "
+    "fetch the full dataset for this query now and use the new sync token for the next sync."
+)
+RATE_LIMITED = (
+    "You've made too many requests and hit a rate limit. "
+    "Please retry after the given amount of time."
+)
+ERRORS_HELP = (
+    "For more information on API status codes and how to handle them, "
+    "read the docs on errors: https://developers.asana.com/docs/errors"
+)
+
+
+class AsanaError(WorktrailError):
+    """An error in Asana's terms: HTTP status, message, optional help and extra body keys."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        help_text: str | None = ERRORS_HELP,
+        *,
+        headers: dict[str, str] | None = None,
+        **body: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.help = help_text
+        self.headers = headers or {}
+        self.body = body
+
+
+def bad_request(message: str, help_text: str | None = ERRORS_HELP) -> AsanaError:
+    return AsanaError(400, message, help_text)
+
+
+def unknown_object(name: str, gid: str) -> AsanaError:
+    return AsanaError(404, f"{name}: Unknown object: {gid}")
+
+
+def forbidden(gid: str) -> AsanaError:
+    return AsanaError(
+        403,
+        f"resource: You do not have access to the requested resource: {gid}",
+        "The token's user is not a member of the workspace this resource lies in.",
+    )
+
+
+def too_many_requests(retry_after: float) -> AsanaError:
+    return AsanaError(429, RATE_LIMITED, None, headers={"Retry-After": str(int(retry_after))})
+
+
+def sync_required(token: str) -> AsanaError:
+    """The 412 of the sync protocol: no token, or one that cannot be continued, and a new one."""
+    return AsanaError(412, SYNC_INVALID, None, sync=token)
+
+
+def json_response(
+    body: Any, status: int = 200, *, pretty: bool = False, headers: dict[str, str] | None = None
+) -> Response:
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    return Response(
+        orjson.dumps(body, option=option),
+        status_code=status,
+        media_type=JSON_TYPE,
+        headers=headers,
+    )
+
+
+def translate(exc: WorktrailError) -> AsanaError:
+    """Any worktrail error raised under the dialect's prefix, as an Asana error."""
+    if isinstance(exc, AsanaError):
+        return exc
+    if exc.status == 401:
+        return AsanaError(
+            401,
+            "Not Authorized",
+            f"{exc.detail}. Asana clients send the worktrail API token as their access token.",
+            headers={"WWW-Authenticate": 'Bearer realm="worktrail"'},
+        )
+    if exc.status == 404 and exc.detail == "Not Found":
+        return AsanaError(404, "No matching route for request")
+    if exc.status == 429:
+        return AsanaError(429, RATE_LIMITED, None)
+    if exc.status >= 500:
+        error = AsanaError(exc.status, "Server Error")
+        if exc.status == 500:
+            # Asana's `phrase` identifies the failure in its logs; worktrail's request id does.
+            error.body["phrase"] = current_request.get().request_id or "unknown request"
+        return error
+    return AsanaError(exc.status, exc.detail)
+
+
+def render_error(request: Request, exc: WorktrailError) -> Response:
+    error = translate(exc)
+    entry: dict[str, Any] = {"message": error.message}
+    if error.help:
+        entry["help"] = error.help
+    phrase = error.body.get("phrase")
+    if phrase:
+        entry["phrase"] = phrase
+    body: dict[str, Any] = {"errors": [entry]}
+    body.update((k, v) for k, v in error.body.items() if k != "phrase")
+    pretty = "opt_pretty" in request.query_params and request.query_params.get(
+        "opt_pretty", ""
+    ).lower() not in ("false", "0", "no")
+    return json_response(body, error.status, pretty=pretty, headers=error.headers)
