@@ -8,6 +8,7 @@ Starts at the head (only events committed from now on) unless a cursor is given,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -24,8 +25,34 @@ from .render import event_json
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 1.0  # fallback for commits made by other processes
 HEARTBEAT_SECONDS = 15.0
+
+
+class CommitSignal:
+    """Wakes live feeds when this process commits events (other processes: by polling)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.event = asyncio.Event()
+
+    def notify(self, _org_id: int) -> None:
+        # called from writer threads
+        self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self.event.set()
+        self.event = asyncio.Event()
+
+
+async def wait_for_commit(request: Request, timeout: float) -> None:
+    state = request.app.state
+    signal: CommitSignal | None = getattr(state, "commit_signal", None)
+    if signal is None:
+        signal = state.commit_signal = CommitSignal(asyncio.get_running_loop())
+        state.services.store.add_commit_listener(signal.notify)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(signal.event.wait(), timeout)
 
 
 @router.get(
@@ -64,7 +91,7 @@ def stream_events(
                 quiet_since = time.monotonic()
                 yield b": heartbeat\n\n"
             if not page.has_more:
-                await asyncio.sleep(POLL_SECONDS)
+                await wait_for_commit(request, POLL_SECONDS)
 
     return StreamingResponse(
         messages(),

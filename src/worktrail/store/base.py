@@ -9,7 +9,7 @@ they open connections; the SQL is shared.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +186,16 @@ class Store:
         self.url = url
         self.settings = settings
         self.writer, self.reader = self._create_engines(url, settings)
+        self._commit_listeners: list[Callable[[int], None]] = []
+
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(org_id)` after each commit of this process that appended events
+        (live feeds wake at once instead of waiting for their next poll)."""
+        self._commit_listeners.append(listener)
+
+    def _committed(self, org_id: int) -> None:
+        for listener in self._commit_listeners:
+            listener(org_id)
 
     # -- engines -------------------------------------------------------------------------
 
@@ -280,6 +290,8 @@ class Store:
             tx = WriteTransaction(self, conn, org_id, head.last_seq, head.last_hash)
             yield tx
             tx.flush()
+        if tx.last_seq != head.last_seq:
+            self._committed(org_id)
 
     @contextmanager
     def write_new_organization(self, state: State) -> Iterator[tuple[WriteTransaction, int]]:
