@@ -99,6 +99,12 @@ def _entity(row: Any) -> EntityRow:
     )
 
 
+# Enum(value) is slow on hot paths (every event read); plain dict lookups are not.
+_TYPES = {t.value: t for t in EntityType}
+_ACTIONS = {a.value: a for a in Action}
+_SCOPES: dict[str, Scope] = {}
+
+
 def event_from_row(row: Any) -> Event:
     data = orjson.loads(row.data)
     actor = data.get("actor")
@@ -108,8 +114,8 @@ def event_from_row(row: Any) -> Event:
         occurred_at=row.occurred_at,
         recorded_at=row.recorded_at,
         actor=Actor(**actor) if actor else None,
-        action=Action(row.action),
-        subject_type=EntityType(row.subject_type),
+        action=_ACTIONS[row.action],
+        subject_type=_TYPES[row.subject_type],
         subject_id=row.subject_id,
         changes=tuple(data.get("changes") or ()),
         before=data.get("before"),
@@ -124,8 +130,13 @@ def event_from_row(row: Any) -> Event:
 
 
 def _scope(text: str) -> Scope:
-    kind, _, ident = text.partition(":")
-    return Scope(EntityType(kind), int(ident))
+    scope = _SCOPES.get(text)
+    if scope is None:
+        if len(_SCOPES) > 200_000:  # bounded: scopes repeat, but not without end
+            _SCOPES.clear()
+        kind, _, ident = text.partition(":")
+        scope = _SCOPES[text] = Scope(_TYPES[kind], int(ident))
+    return scope
 
 
 _EVENT_COLUMNS = (
