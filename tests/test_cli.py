@@ -149,3 +149,43 @@ def test_serve_demo_and_tail_follow_new_events(tmp_path: Path) -> None:
     assert len(lines) == 3, out + err
     assert all("created" in line and "tailed" in line for line in lines)
     assert "resume with --cursor" in err
+
+
+def test_serve_with_workers_keeps_seq_gapless(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    token = printed_token(
+        run(
+            "org",
+            "create",
+            "--name",
+            "W",
+            "--owner-name",
+            "O",
+            "--owner-email",
+            "o@w.test",
+            "--database-url",
+            url,
+        )
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    with serve(url, tmp_path, "--workers", "2") as server:
+        ws = httpx.post(server.base_url + "/api/v1/workspaces", json={"name": "W"}, headers=headers)
+        ws_id = ws.json()["data"]["id"]
+
+        def write(i: int) -> None:
+            with httpx.Client(base_url=server.base_url, headers=headers) as client:
+                for j in range(10):
+                    client.post(
+                        "/api/v1/projects", json={"name": f"p{i}-{j}", "workspace": ws_id}
+                    ).raise_for_status()
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        events = httpx.get(
+            server.base_url + "/api/v1/events?order=oldest&limit=1000", headers=headers
+        ).json()["data"]
+    assert [e["seq"] for e in events] == list(range(1, 44))
+    assert "OK: 43 events" in run("verify", "--database-url", url)

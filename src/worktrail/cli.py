@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from .config import ConfigError, Settings, load_settings
+from .config import SETTINGS, ConfigError, Settings, load_settings
 from .diff import micros_to_iso
 from .errors import WorktrailError
 from .model import Event
@@ -125,6 +126,9 @@ def serve(
         bool, typer.Option("--demo", help="Load a demo organization if the database is empty.")
     ] = False,
     demo_events: Annotated[int, typer.Option(help="Events in the demo organization.")] = 20_000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (live feeds poll across them).")
+    ] = 1,
 ) -> None:
     """Run the HTTP service (migrating the database first)."""
     import uvicorn
@@ -147,6 +151,22 @@ def serve(
         err.print(f"  export TOKEN={token}")
         err.print(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/events?limit=5"')
         err.print(f"  API docs: {base}/docs\n")
+    if workers > 1:
+        # Each worker process builds its own app from the environment; the organization
+        # lock keeps seq order across processes on both databases.
+        store.close()
+        os.environ.update(
+            {s.env: str(getattr(settings, s.name)) for s in SETTINGS if getattr(settings, s.name)}
+        )
+        uvicorn.run(
+            "worktrail.api.app:create_app_from_environment",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+        )
+        return
     uvicorn.run(
         create_app(settings, store),
         host=settings.host,

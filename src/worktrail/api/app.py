@@ -89,3 +89,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The application as configured by WORKTRAIL_* variables (uvicorn worker processes)."""
+    from ..config import load_settings
+
+    return create_app(load_settings())
