@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from ..diff import micros_to_iso
-from ..model import Event
+from ..model import Event, entity_hex_id
 from ..store import EntityRow
 
 
@@ -42,6 +42,7 @@ def entity_json(entity: EntityRow) -> dict[str, Any]:
     out["external_id"] = entity.external_id
     out["deleted"] = entity.deleted
     out["version"] = entity.version
+    out["hex_id"] = entity_hex_id(entity.id, entity.created_at)
     out["created_at"] = micros_to_iso(entity.created_at)
     out["updated_at"] = micros_to_iso(entity.updated_at)
     return out

@@ -1,0 +1,19 @@
+"""Yandex Tracker dialect: the entity event history (`…/events/_relative`) and the issue
+changelog at Tracker's own paths.
+
+Clients written for Tracker's API, the official Python client `yandex_tracker_client`
+included, read worktrail's history unchanged once their base URL points at worktrail, their
+OAuth token is a worktrail API token and their organization id is the worktrail
+organization's: access.py reads their auth and ids, relative.py places the window of events,
+changelog.py builds the changelog, render.py and fields.py speak Tracker's shapes and words,
+errors.py its error envelope, routes.py and lookups.py serve its paths.
+"""
+
+from __future__ import annotations
+
+from .. import Dialect
+from . import lookups, routes  # noqa: F401 (importing them registers their paths)
+from .errors import PREFIXES, render_error
+from .paths import router
+
+DIALECT = Dialect("tracker", router, PREFIXES, render_error)

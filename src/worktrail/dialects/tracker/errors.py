@@ -1,0 +1,86 @@
+"""Tracker's error envelope and the renderer for everything under /v2/ and /v3/.
+
+Tracker answers errors with `{"errors": {...}, "errorMessages": [...], "statusCode": N}`:
+`errors` maps a field or parameter to what is wrong with it, `errorMessages` holds the
+messages that belong to no field. Its official client reads both and logs `statusCode`.
+Anything raised under the dialect's prefixes (parameters, authentication, unknown routes,
+internal errors) gets this envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.responses import Response
+
+from ...errors import WorktrailError
+
+PREFIXES = ("/v2/", "/v3/")
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+class TrackerError(WorktrailError):
+    """An error in Tracker's terms: status, message, per-parameter errors, extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or {}
+        self.headers = headers or {}
+
+
+def bad_parameter(name: str, message: str) -> TrackerError:
+    return TrackerError(400, f"{name}: {message}", errors={name: message})
+
+
+def not_found(message: str) -> TrackerError:
+    return TrackerError(404, message)
+
+
+def unauthorized(message: str) -> TrackerError:
+    return TrackerError(401, message, headers={"WWW-Authenticate": 'OAuth realm="worktrail"'})
+
+
+def forbidden(message: str) -> TrackerError:
+    return TrackerError(403, message)
+
+
+def too_many_requests(retry_after: float) -> TrackerError:
+    return TrackerError(
+        429, "Too many requests", headers={"Retry-After": str(max(1, int(retry_after)))}
+    )
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers=headers)
+
+
+def translate(exc: WorktrailError) -> TrackerError:
+    """Any worktrail error raised under the dialect's prefixes, as a Tracker error."""
+    if isinstance(exc, TrackerError):
+        return exc
+    if exc.status == 401:
+        return unauthorized(exc.detail)
+    if exc.status == 404 and exc.detail == "Not Found":
+        return not_found("Resource not found")
+    if exc.status == 503:
+        return TrackerError(503, "Service temporarily unavailable")
+    if exc.status >= 500:
+        return TrackerError(exc.status, "Internal server error")
+    return TrackerError(exc.status, exc.detail)
+
+
+def render_error(request: Request, exc: WorktrailError) -> Response:
+    error = translate(exc)
+    body = {"errors": error.errors, "errorMessages": [error.message], "statusCode": error.status}
+    return json_response(body, error.status, error.headers)
