@@ -30,8 +30,12 @@ class EventQuery:
     scope: Scope | None = None
     descendants: bool = True
     subject_types: tuple[str, ...] = ()
+    subject_ids: tuple[int, ...] = ()  # subject ids (of any type; pair with subject_types)
     actions: tuple[str, ...] = ()
+    # (subject_type, action) pairs: an event matches if it matches any of them
+    subject_actions: tuple[tuple[str, str], ...] = ()
     actor_ids: tuple[int, ...] = ()
+    seqs: tuple[int, ...] = ()  # only these positions
     occurred_from: int | None = None  # inclusive, microseconds
     occurred_to: int | None = None  # exclusive
     recorded_from: int | None = None
@@ -41,14 +45,31 @@ class EventQuery:
     after_seq: int | None = None  # position: strictly after it in the query's direction
     until_seq: int | None = None  # inclusive upper bound on seq
     limit: int = 100
+    offset: int = 0  # events of the query's order to skip (for readers that page by offset)
+    # Keep only the newest matching event of each subject and action class (None: every
+    # matching event). Actions in one tuple count as one; the actions named in no tuple
+    # form one more class, so `()` keeps the newest event of each subject.
+    newest_per_subject: tuple[tuple[str, ...], ...] | None = None
 
     def fingerprint(self) -> str:
         """A short digest of the filters, so a cursor only continues the query it came from."""
         body = asdict(self)
-        for key in ("after_seq", "until_seq", "limit", "visible_workspaces"):
+        for key in ("after_seq", "until_seq", "limit", "offset", "visible_workspaces"):
             body.pop(key)
+        # Filters added later leave the digests of queries that do not use them unchanged.
+        for key, default in _LATER_FILTERS:
+            if body[key] == default:
+                body.pop(key)
         body["scope"] = str(self.scope) if self.scope else None
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+_LATER_FILTERS: tuple[tuple[str, Any], ...] = (
+    ("subject_ids", ()),
+    ("subject_actions", ()),
+    ("seqs", ()),
+    ("newest_per_subject", None),
+)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from ..query import CursorCodec
 from ..ratelimit import RateLimiter
 from ..store import Store, open_store
 from ..write import Writer
-from . import entities, events, ingest, stream
+from . import entities, events, ingest, org_settings, stream
 from .deps import Services
 from .problems import install_problem_handlers
 
@@ -78,6 +78,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(ingest.router)
     app.include_router(entities.router)
+    app.include_router(org_settings.router)
     app.state.error_renderers = []
     for dialect in load_dialects():
         app.include_router(dialect.router)

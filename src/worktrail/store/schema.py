@@ -84,7 +84,16 @@ events = Table(
     # actor, changes, before, after, context and scopes as one JSON document.
     Column("data", Text, nullable=False),
     PrimaryKeyConstraint("org_id", "seq", name="pk_events"),
-    Index("ix_events_subject", "org_id", "subject_type", "subject_id", "seq"),
+    # recorded_at and action too, so "newest event per subject" reads the index alone
+    Index(
+        "ix_events_subject_latest",
+        "org_id",
+        "subject_type",
+        "subject_id",
+        "seq",
+        "recorded_at",
+        "action",
+    ),
     Index("ix_events_actor", "org_id", "actor_id", "seq"),
     Index("ix_events_occurred", "org_id", "occurred_at", "seq"),
     Index("ix_events_recorded", "org_id", "recorded_at", "seq"),
