@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    ScalarSelect,
     Select,
     Subquery,
     and_,
@@ -41,6 +42,7 @@ from ..diff import now_micros
 from ..errors import Conflict, NotFound, StoreError
 from ..model import MAX_ID, Action, Actor, EntityType, Event, NewEvent, Scope, State
 from . import schema as t
+from .seek import seek_offset
 
 if TYPE_CHECKING:
     from ..query import EventQuery
@@ -187,9 +189,40 @@ _SELECT_BY_KEY = select(*_EVENT_COLUMNS).where(
 )
 
 
-def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+_T = TypeVar("_T")
+
+
+def _chunks(items: list[_T], size: int = 500) -> Iterator[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+MAX_SEQ = 2**62
+
+
+def _first_seq_recorded(org_id: int, at: int) -> ScalarSelect[Any]:
+    e = t.events.c
+    return (
+        select(e.seq)
+        .where(e.org_id == org_id, e.recorded_at >= at)
+        .order_by(e.recorded_at, e.seq)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _needs_event_rows(q: EventQuery) -> bool:
+    """Whether a scope query filters or groups on more than its scope rows hold."""
+    return bool(
+        q.subject_ids
+        or q.actions
+        or q.subject_actions
+        or q.actor_ids
+        or q.occurred_from is not None
+        or q.occurred_to is not None
+        or q.visible_workspaces is not None
+        or q.newest_per_subject is not None
+    )
 
 
 class Store:
@@ -294,15 +327,24 @@ class Store:
         head's hash, read under the lock). Writers of different organizations lock
         different rows and never wait for each other; batches amortize the lock.
         """
+        e = t.events.c
+        last_recorded = (
+            select(e.recorded_at)
+            .where(e.org_id == t.orgs.c.id, e.seq == t.orgs.c.last_seq)
+            .scalar_subquery()
+        )
         with self._write_conn() as conn:
             head = conn.execute(
-                select(t.orgs.c.last_seq, t.orgs.c.last_hash)
+                select(t.orgs.c.last_seq, t.orgs.c.last_hash, last_recorded.label("recorded"))
                 .where(t.orgs.c.id == org_id)
-                .with_for_update()
+                .with_for_update(of=t.orgs)
             ).first()
             if head is None:
                 raise NotFound(f"organization {org_id} does not exist")
             tx = WriteTransaction(self, conn, org_id, head.last_seq, head.last_hash)
+            # recorded_at never goes back within an organization, even if the clock does, so
+            # a recorded-time window is a seq range (seek.py relies on it)
+            tx.now = max(tx.now, head.recorded or 0)
             yield tx
             tx.flush()
         if tx.last_seq != head.last_seq:
@@ -440,7 +482,10 @@ class Store:
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return []
         with self.read() as conn:
-            rows = conn.execute(self._events_select(query)).all()
+            sought = seek_offset(conn, query)
+            if sought is None:
+                return []
+            rows = conn.execute(self._events_select(sought)).all()
         return [event_from_row(r) for r in rows]
 
     def iter_events(self, query: EventQuery, chunk: int = 2000) -> Iterator[Event]:
@@ -490,9 +535,14 @@ class Store:
         if q.scope is not None and q.descendants:
             s = t.event_scopes
             seq_col: ColumnElement[int] = s.c.seq
+            rows = (
+                s.join(e, and_(e.c.org_id == s.c.org_id, e.c.seq == s.c.seq))
+                if _needs_event_rows(q)
+                else s
+            )
             stmt = (
                 select(*columns)
-                .select_from(s.join(e, and_(e.c.org_id == s.c.org_id, e.c.seq == s.c.seq)))
+                .select_from(rows)
                 .where(
                     s.c.org_id == q.org_id,
                     s.c.scope_type == q.scope.type.value,
@@ -512,7 +562,8 @@ class Store:
         if q.seqs:
             conditions.append(seq_col.in_(q.seqs))
         if q.subject_types:
-            conditions.append(e.c.subject_type.in_(q.subject_types))
+            typed = t.event_scopes.c if q.scope is not None and q.descendants else e.c
+            conditions.append(typed.subject_type.in_(q.subject_types))
         if q.subject_ids:
             conditions.append(e.c.subject_id.in_(q.subject_ids))
         if q.actions:
@@ -535,10 +586,14 @@ class Store:
             conditions.append(e.c.occurred_at >= q.occurred_from)
         if q.occurred_to is not None:
             conditions.append(e.c.occurred_at < q.occurred_to)
+        # recorded_at never goes back within an organization (Store.write): a recorded-time
+        # window is the seq range from the first event recorded in it, found with one seek
         if q.recorded_from is not None:
-            conditions.append(e.c.recorded_at >= q.recorded_from)
+            conditions.append(seq_col >= _first_seq_recorded(q.org_id, q.recorded_from))
         if q.recorded_to is not None:
-            conditions.append(e.c.recorded_at < q.recorded_to)
+            conditions.append(
+                seq_col < func.coalesce(_first_seq_recorded(q.org_id, q.recorded_to), MAX_SEQ)
+            )
         if q.visible_workspaces is not None:
             v = t.event_scopes.alias("visible")
             conditions.append(
@@ -685,6 +740,7 @@ class WriteTransaction:
         self._dirty: dict[int, EntityRow] = {}
         self._event_rows: list[dict[str, Any]] = []
         self._scope_rows: list[dict[str, Any]] = []
+        self._ranks: dict[tuple[str, int, str], int] = {}  # last n per scope and subject type
         self._pending_keys: dict[str, Event] = {}
         self._absent_keys: set[str] = set()
         self._absent_external: set[tuple[EntityType, str]] = set()
@@ -864,9 +920,16 @@ class WriteTransaction:
                 "data": orjson.dumps(data).decode(),
             }
         )
+        subject_type = new.subject_type.value
         for s in dict.fromkeys(new.scopes):
             self._scope_rows.append(
-                {"org_id": self.org_id, "scope_type": s.type.value, "scope_id": s.id, "seq": seq}
+                {
+                    "org_id": self.org_id,
+                    "scope_type": s.type.value,
+                    "scope_id": s.id,
+                    "seq": seq,
+                    "subject_type": subject_type,
+                }
             )
         event = Event(
             org_id=self.org_id,
@@ -892,6 +955,34 @@ class WriteTransaction:
         self.last_hash = digest
         return event
 
+    def _rank_scope_rows(self) -> None:
+        """Give each buffered scope row its rank `n` among its scope's events of its subject
+        type: the last rank of each (scope, subject type) is read once per transaction (a
+        seek on ix_event_scopes_kind, many per statement) and counted on from there."""
+        keys = {(r["scope_type"], r["scope_id"], r["subject_type"]) for r in self._scope_rows}
+        missing = sorted(keys - self._ranks.keys())
+        s = t.event_scopes.c
+        for chunk in _chunks(missing, 200):
+            last = [
+                select(s.n)
+                .where(
+                    s.org_id == self.org_id,
+                    s.scope_type == scope_type,
+                    s.scope_id == scope_id,
+                    s.subject_type == subject_type,
+                )
+                .order_by(s.seq.desc())
+                .limit(1)
+                .scalar_subquery()
+                for scope_type, scope_id, subject_type in chunk
+            ]
+            row = self.conn.execute(select(*last)).one()
+            self._ranks.update(zip(chunk, (int(n or 0) for n in row), strict=True))
+        ranks = self._ranks
+        for r in self._scope_rows:
+            key = (r["scope_type"], r["scope_id"], r["subject_type"])
+            ranks[key] = r["n"] = ranks[key] + 1
+
     def flush(self) -> None:
         """Write buffered entity states, insert buffered events and scopes, move the head."""
         if self._dirty:
@@ -913,6 +1004,7 @@ class WriteTransaction:
             self._dirty.clear()
         if not self._event_rows:
             return
+        self._rank_scope_rows()
         self.conn.execute(insert(t.events), self._event_rows)
         self.conn.execute(insert(t.event_scopes), self._scope_rows)
         self.conn.execute(

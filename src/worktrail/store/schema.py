@@ -109,7 +109,12 @@ event_scopes = Table(
     Column("scope_type", String(20), nullable=False),
     Column("scope_id", BigInteger, nullable=False),
     Column("seq", BigInteger, nullable=False),
+    # the event's subject type, and its 1-based rank among the scope's events of that type:
+    # the k-th newest event of a scope (of some types) is a few index seeks away (seek.py)
+    Column("subject_type", String(20), nullable=False),
+    Column("n", BigInteger, nullable=False),
     PrimaryKeyConstraint("org_id", "scope_type", "scope_id", "seq", name="pk_event_scopes"),
+    Index("ix_event_scopes_kind", "org_id", "scope_type", "scope_id", "subject_type", "seq", "n"),
     sqlite_with_rowid=False,
 )
 
