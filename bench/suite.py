@@ -25,7 +25,7 @@ from worktrail.config import Settings
 from worktrail.demo import build_demo
 from worktrail.model import EntityType
 from worktrail.orgs import create_organization
-from worktrail.query import CursorCodec, EventQuery, encode_position
+from worktrail.query import CursorCodec, EventQuery, Scope, encode_position
 from worktrail.store import Store, open_store
 
 from .common import concurrent_requests, percentile, print_table, summary, write_results
@@ -234,6 +234,86 @@ def history_pages(
     return out
 
 
+def sequential_ms(client: httpx.Client, path: str, params: dict[str, Any], n: int = 30) -> float:
+    """Median latency of `n` requests one after another (after one to warm up)."""
+    latencies = []
+    for i in range(n + 1):
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+        if i:
+            latencies.append((time.perf_counter() - started) * 1000)
+    return percentile(latencies, 0.5)
+
+
+def dialect_requests(
+    base: str, headers: dict[str, str], store: Store, org_id: int, rounds: int
+) -> dict[str, Any]:
+    """One typical request per vendor dialect: the median of one client's requests, and
+    p50/p99 with 16 clients at once."""
+    store.update_org_settings(org_id, {"kantata_retention_days": 3650})
+    workspaces = store.list_entities(org_id, EntityType.WORKSPACE, limit=100)
+    projects = store.list_entities(org_id, EntityType.PROJECT, limit=1)
+    project = projects[0].id
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        first = client.get("/api/1.0/events", params={"resource": str(project)})
+        sync = first.json()["sync"]
+        task = client.post("/api/v1/tasks", json={"name": "bench", "project": project})
+        task_id = task.json()["data"]["id"]
+        for i in range(60):
+            client.patch(f"/api/v1/tasks/{task_id}", json={"notes": f"asana {i}"})
+        # the workspace with the most task audits, so that skipitems=100000 lands inside it
+        busiest = max(
+            workspaces,
+            key=lambda w: store.count_matching(
+                EventQuery(
+                    org_id=org_id,
+                    scope=Scope(EntityType.WORKSPACE, w.id),
+                    subject_types=("task", "comment"),
+                )
+            ),
+        ).id
+        tracker = {"Authorization": headers["Authorization"], "X-Org-ID": str(org_id)}
+        huddle = f"/tasks/workspace/{busiest}/audits"
+        cases: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
+            "asana_sync_page": ("/api/1.0/events", {"resource": str(project), "sync": sync}, {}),
+            "tracker_page": (
+                f"/v2/entities/project/{project}/events/_relative",
+                {"perPage": 50, "direction": "backward"},
+                tracker,
+            ),
+            "worksection_3d": ("/api/oauth2", {"action": "get_events", "period": "3d"}, {}),
+            "huddle_first_page": (huddle, {"daysBack": 3650}, {}),
+            "huddle_skip_100000": (huddle, {"daysBack": 3650, "skipitems": 100_000}, {}),
+            "kantata_most_recent": ("/api/v1/subscribed_events", {"most_recent": "true"}, {}),
+        }
+        out: dict[str, Any] = {}
+        for name, (path, params, extra) in cases.items():
+            print(f"  {name} ...", flush=True)
+            client.headers.update(extra)
+            try:
+                singles = [sequential_ms(client, path, params) for _ in range(rounds)]
+            except RuntimeError as exc:
+                out[f"{name}_error"] = str(exc)[:200]
+                continue
+            out[f"{name}_ms"] = summary(singles)
+            p50s, p99s = [], []
+            for _ in range(rounds):
+                latencies, _ = concurrent_requests(
+                    base,
+                    {**headers, **extra},
+                    lambda c, w, i, path=path, params=params: c.get(path, params=params),
+                    CLIENTS,
+                    10,
+                )
+                p50s.append(percentile(latencies, 0.5))
+                p99s.append(percentile(latencies, 0.99))
+            out[f"{name}_16_clients_p50_ms"] = summary(p50s)
+            out[f"{name}_16_clients_p99_ms"] = summary(p99s)
+    return out
+
+
 def export(base: str, headers: dict[str, str], pid: int) -> dict[str, Any]:
     started = time.perf_counter()
     rows = 0
@@ -299,31 +379,46 @@ def tail_latency(base: str, headers: dict[str, str], store: Store, org_id: int) 
 # -- the run ---------------------------------------------------------------------------------
 
 
-def run_backend(kind: str, events: int, rounds: int, data: Path) -> dict[str, Any]:
+FIGURES = ("raw", "ingest", "pages", "dialects", "writes", "tail", "export")
+
+
+def run_backend(
+    kind: str, events: int, rounds: int, data: Path, figures: tuple[str, ...] = FIGURES
+) -> dict[str, Any]:
     backend = Backend(kind, data)
     try:
         url, store, org_id, owner = demo_store(backend, events)
         _, token = create_token(store, org_id, owner, "bench")
         headers = {"Authorization": f"Bearer {token}"}
         results: dict[str, Any] = {"backend": kind, "store_events": store.head_seq(org_id)}
-        print("raw insert ...", flush=True)
-        results.update(raw_insert(backend, store, org_id, min(100_000, events), rounds))
+        if "raw" in figures:
+            print("raw insert ...", flush=True)
+            results.update(raw_insert(backend, store, org_id, min(100_000, events), rounds))
         with serve(url, data) as server:
             base = server.base_url
-            print("batch ingest ...", flush=True)
-            results.update(batch_ingest(base, store, rounds))
-            results["ingest_to_raw_ratio"] = (
-                results["ingest_events_per_s"]["median"]
-                / results["raw_insert_events_per_s"]["median"]
-            )
-            print("history pages ...", flush=True)
-            results.update(history_pages(base, headers, store, org_id, rounds))
-            print("single writes ...", flush=True)
-            results.update(single_writes(base, headers, store, org_id))
-            print("tail latency ...", flush=True)
-            results.update(tail_latency(base, headers, store, org_id))
-            print("export ...", flush=True)
-            results.update(export(base, headers, server.process.pid))
+            if "ingest" in figures:
+                print("batch ingest ...", flush=True)
+                results.update(batch_ingest(base, store, rounds))
+                if "raw_insert_events_per_s" in results:
+                    results["ingest_to_raw_ratio"] = (
+                        results["ingest_events_per_s"]["median"]
+                        / results["raw_insert_events_per_s"]["median"]
+                    )
+            if "pages" in figures:
+                print("history pages ...", flush=True)
+                results.update(history_pages(base, headers, store, org_id, rounds))
+            if "dialects" in figures:
+                print("dialects ...", flush=True)
+                results.update(dialect_requests(base, headers, store, org_id, rounds))
+            if "writes" in figures:
+                print("single writes ...", flush=True)
+                results.update(single_writes(base, headers, store, org_id))
+            if "tail" in figures:
+                print("tail latency ...", flush=True)
+                results.update(tail_latency(base, headers, store, org_id))
+            if "export" in figures:
+                print("export ...", flush=True)
+                results.update(export(base, headers, server.process.pid))
         store.close()
         return results
     finally:
@@ -350,15 +445,25 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", type=Path, default=ROOT / ".data")
+    parser.add_argument(
+        "--figures",
+        default=",".join(FIGURES),
+        help=f"comma-separated subset of {', '.join(FIGURES)}",
+    )
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for kind in kinds:
-        results = run_backend(kind, args.events, args.rounds, args.data)
+        figures = tuple(f for f in args.figures.split(",") if f)
+        unknown = set(figures) - set(FIGURES)
+        if unknown:
+            parser.error(f"unknown figures: {', '.join(sorted(unknown))}")
+        results = run_backend(kind, args.events, args.rounds, args.data, figures)
+        name = f"suite-{kind}" if figures == FIGURES else f"suite-{kind}-{'-'.join(figures)}"
         table = table_for(results)
         print()
         print_table(table)
-        path = write_results(f"suite-{kind}", results, table)
+        path = write_results(name, results, table)
         print(f"\nwritten to {path}\n")
 
 
