@@ -416,9 +416,10 @@ def run_backend(
             if "tail" in figures:
                 print("tail latency ...", flush=True)
                 results.update(tail_latency(base, headers, store, org_id))
-            if "export" in figures:
-                print("export ...", flush=True)
-                results.update(export(base, headers, server.process.pid))
+        if "export" in figures:  # on a server of its own, so its peak RSS is the export's
+            print("export ...", flush=True)
+            with serve(url, data) as server:
+                results.update(export(server.base_url, headers, server.process.pid))
         store.close()
         return results
     finally:
