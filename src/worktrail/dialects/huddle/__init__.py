@@ -1,0 +1,15 @@
+"""Huddle dialect: the tasks audit trail (`GET /tasks/workspace/{id}/audits`).
+
+Clients written for Huddle's task audit trail read worktrail's history unchanged once their
+API base URL is `http://HOST:PORT` and their bearer token is a worktrail API token:
+routes.py serves the endpoint, render.py shapes changes (JSON and CSV), errors.py the error
+document.
+"""
+
+from __future__ import annotations
+
+from .. import Dialect
+from .errors import PREFIX, render_error
+from .routes import router
+
+DIALECT = Dialect("huddle", router, (PREFIX,), render_error)
