@@ -320,6 +320,8 @@ def test_members_read_their_workspaces_and_only_those(org: Org, tree: Tree) -> N
     as_member = {**JSON, "Authorization": f"Bearer {member_token}"}
     as_guest = {**JSON, "Authorization": f"Bearer {guest_token}"}
     as_admin = {**JSON, "Authorization": f"Bearer {admin_token}"}
+    elsewhere = org.create("workspaces", name="Elsewhere", members=[org.owner_id, member])
+    assert org.client.get(url(elsewhere["id"]), headers=as_member).status_code == 200
     for headers in (as_member, as_guest):
         response = org.client.get(url(tree.workspace), headers=headers)
         huddle_error(response, 403, "WorkspaceMembershipRequired")
@@ -349,7 +351,8 @@ def test_locked_deleted_unknown_and_foreign_workspaces(
     huddle_error(org.get(url(gone["id"]), headers=JSON), 404, "WorkspaceDeleted")
 
     theirs = other_org.create("workspaces", name="Theirs", members=[other_org.owner_id])
-    for workspace in (987654321, tree.project, tree.task, theirs["id"], "abc", "1e3", 2**70):
+    unknown = (987654321, 2**63 - 1, 2**63, "9" * 19, 2**70, "abc", "1e3", "-1", "%C2%B2")
+    for workspace in (tree.project, tree.task, theirs["id"], *unknown):
         huddle_error(org.get(url(workspace), headers=JSON), 404, "ObjectNotFound")
 
 
