@@ -198,6 +198,19 @@ def _chunks(items: list[_T], size: int = 500) -> Iterator[list[_T]]:
 
 
 MAX_SEQ = 2**62
+_TOKEN_COLUMNS = tuple(
+    t.tokens.c[name]
+    for name in (
+        "id",
+        "org_id",
+        "user_id",
+        "name",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+)
 
 
 def _first_seq_recorded(org_id: int, at: int) -> ScalarSelect[Any]:
@@ -676,36 +689,14 @@ class Store:
     def find_token(self, token_hash: str) -> TokenRow | None:
         c = t.tokens.c
         with self.read() as conn:
-            row = conn.execute(
-                select(
-                    c.id,
-                    c.org_id,
-                    c.user_id,
-                    c.name,
-                    c.prefix,
-                    c.created_at,
-                    c.last_used_at,
-                    c.revoked_at,
-                ).where(c.token_hash == token_hash)
-            ).first()
+            row = conn.execute(select(*_TOKEN_COLUMNS).where(c.token_hash == token_hash)).first()
         return TokenRow(**row._mapping) if row else None
 
     def list_tokens(self, org_id: int) -> list[TokenRow]:
         c = t.tokens.c
         with self.read() as conn:
             rows = conn.execute(
-                select(
-                    c.id,
-                    c.org_id,
-                    c.user_id,
-                    c.name,
-                    c.prefix,
-                    c.created_at,
-                    c.last_used_at,
-                    c.revoked_at,
-                )
-                .where(c.org_id == org_id)
-                .order_by(c.id)
+                select(*_TOKEN_COLUMNS).where(c.org_id == org_id).order_by(c.id)
             ).all()
         return [TokenRow(**r._mapping) for r in rows]
 
