@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class EntityType(StrEnum):
@@ -201,6 +201,25 @@ class Scope:
 
     def __str__(self) -> str:
         return f"{self.type.value}:{self.id}"
+
+
+class StoredEvent(NamedTuple):
+    """An event as the store holds it: its columns and its JSON document (actor, changes,
+    before, after, context, scopes), unparsed. Readers that only pass events on (exports,
+    pages of the native API) render these without building an `Event`."""
+
+    org_id: int
+    seq: int
+    occurred_at: int
+    recorded_at: int
+    action: str
+    subject_type: str
+    subject_id: int
+    idempotency_key: str | None
+    schema_version: int
+    prev_hash: str
+    hash: str
+    data: str
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import hashlib
 import hmac
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 
 from .errors import BadRequest
-from .model import Event, Scope
+from .model import Event, Scope, StoredEvent
 
 if TYPE_CHECKING:
     from .store import Store
@@ -72,20 +72,30 @@ _LATER_FILTERS: tuple[tuple[str, Any], ...] = (
 )
 
 
+_E = TypeVar("_E", Event, StoredEvent)
+
+
 @dataclass(frozen=True)
-class EventPage:
-    events: list[Event]
+class EventPage(Generic[_E]):
+    events: list[_E]
     has_more: bool
     position: int | None  # seq of the last event returned, else the position asked for
 
 
-def run_query(store: Store, query: EventQuery) -> EventPage:
+def run_query(store: Store, query: EventQuery) -> EventPage[Event]:
     """Fetch one page: at most query.limit events, and whether more follow."""
-    rows = store.fetch_events(query)
-    has_more = len(rows) > query.limit
+    return _page(store.fetch_events(query), query)
+
+
+def run_query_stored(store: Store, query: EventQuery) -> EventPage[StoredEvent]:
+    """run_query for readers that render stored rows without parsing them."""
+    return _page(store.fetch_stored(query), query)
+
+
+def _page(rows: list[_E], query: EventQuery) -> EventPage[_E]:
     events = rows[: query.limit]
     position = events[-1].seq if events else query.after_seq
-    return EventPage(events, has_more, position)
+    return EventPage(events, len(rows) > query.limit, position)
 
 
 class InvalidCursor(BadRequest):

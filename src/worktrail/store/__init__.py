@@ -4,7 +4,7 @@ knows which database it is talking to."""
 from __future__ import annotations
 
 from ..config import Settings
-from .base import EntityRow, Store, WriteTransaction
+from .base import EntityRow, Store, WriteTransaction, event_from_row
 
 
 def open_store(settings: Settings) -> Store:
@@ -25,4 +25,4 @@ def open_store(settings: Settings) -> Store:
     )
 
 
-__all__ = ["EntityRow", "Store", "WriteTransaction", "open_store"]
+__all__ = ["EntityRow", "Store", "WriteTransaction", "event_from_row", "open_store"]

@@ -40,7 +40,7 @@ from ..chain import GENESIS_HASH, event_hash, hash_body
 from ..config import Settings
 from ..diff import now_micros
 from ..errors import Conflict, NotFound, StoreError
-from ..model import MAX_ID, Action, Actor, EntityType, Event, NewEvent, Scope, State
+from ..model import MAX_ID, Action, Actor, EntityType, Event, NewEvent, Scope, State, StoredEvent
 from . import schema as t
 from .seek import seek_offset
 
@@ -112,6 +112,7 @@ _SCOPES: dict[str, Scope] = {}
 
 
 def event_from_row(row: Any) -> Event:
+    """Build the `Event` of a stored row (a StoredEvent or a result row of _EVENT_COLUMNS)."""
     data = orjson.loads(row.data)
     actor = data.get("actor")
     return Event(
@@ -492,6 +493,10 @@ class Store:
 
     def fetch_events(self, query: EventQuery) -> list[Event]:
         """One page of events matching `query`, in its order, at most query.limit + 1 rows."""
+        return [event_from_row(r) for r in self.fetch_stored(query)]
+
+    def fetch_stored(self, query: EventQuery) -> list[StoredEvent]:
+        """Like fetch_events, as stored rows: for readers that render without parsing."""
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return []
         with self.read() as conn:
@@ -499,18 +504,26 @@ class Store:
             if sought is None:
                 return []
             rows = conn.execute(self._events_select(sought)).all()
-        return [event_from_row(r) for r in rows]
+        return [StoredEvent._make(r) for r in rows]
 
     def iter_events(self, query: EventQuery, chunk: int = 2000) -> Iterator[Event]:
         """Every event matching `query`, fetched in keyset chunks (constant memory)."""
+        for rows in self.iter_stored(query, chunk):
+            for row in rows:
+                yield event_from_row(row)
+
+    def iter_stored(self, query: EventQuery, chunk: int = 2000) -> Iterator[list[StoredEvent]]:
+        """Every event matching `query` as stored rows, one keyset chunk at a time (constant
+        memory, one short read transaction per chunk)."""
         from dataclasses import replace
 
         position, offset = query.after_seq, query.offset
         while True:
-            page = self.fetch_events(
+            page = self.fetch_stored(
                 replace(query, after_seq=position, limit=chunk - 1, offset=offset)
             )
-            yield from page
+            if page:
+                yield page
             if len(page) < chunk:
                 return
             position, offset = page[-1].seq, 0

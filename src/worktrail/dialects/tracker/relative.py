@@ -120,20 +120,20 @@ def read_window(store: Store, history: EventQuery, asked: RelativeRequest) -> Wi
 
 def _page(
     store: Store, history: EventQuery, *, ascending: bool, after: int | None, limit: int
-) -> EventPage:
+) -> EventPage[Event]:
     return run_query(store, replace(history, ascending=ascending, after_seq=after, limit=limit))
 
 
 def _from_anchor(
     store: Store, history: EventQuery, seq: int, ascending: bool, limit: int, anchor: str
-) -> tuple[Event, EventPage]:
+) -> tuple[Event, EventPage[Event]]:
     """The anchor event `seq`, which must be in the history, and up to `limit` events right
     after it (or before it): the page starts one position early, so that the anchor leads it."""
     start = seq - 1 if ascending else seq + 1
     page = _page(store, history, ascending=ascending, after=start, limit=limit + 1)
     if not page.events or page.events[0].seq != seq:
         raise unknown_event(anchor)
-    return page.events[0], EventPage(page.events[1:], page.has_more, page.position)
+    return page.events[0], EventPage[Event](page.events[1:], page.has_more, page.position)
 
 
 def _edge(store: Store, history: EventQuery, asked: RelativeRequest) -> Window:
