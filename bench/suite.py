@@ -5,6 +5,7 @@ PostgreSQL, over HTTP to a real `worktrail serve`.
 
 Every figure is the median of several runs with min and max beside it; comparisons are
 ratios measured in the same run. Results go to bench/results/suite-<backend>.{json,md}.
+The peers figure (bench/peers.py) needs the bench extra: pip install -e '.[bench]'.
 """
 
 from __future__ import annotations
@@ -381,10 +382,40 @@ def tail_latency(base: str, headers: dict[str, str], store: Store, org_id: int) 
     return {"tail_p50_ms": percentile(latencies, 0.5), "tail_p99_ms": percentile(latencies, 0.99)}
 
 
+def peer_figures(
+    backend: Backend,
+    base: str,
+    headers: dict[str, str],
+    url: str,
+    org_id: int,
+    rounds: int,
+    batches: int,
+) -> dict[str, Any]:
+    """eventsourcing on the same database, and Datasette on a copy of the events (SQLite)."""
+    from . import peers  # needs the bench extra; the other figures do not
+
+    print("  eventsourcing ...", flush=True)
+    out = peers.eventsourcing_peer(backend, rounds, batches)
+    print("  worktrail read pages ...", flush=True)
+    out.update(peers.worktrail_read_pages(base, headers, out["peer_eventsourcing_events"], rounds))
+    out["read_to_eventsourcing_read_ratio"] = (
+        out["read_pages_events_per_s"]["median"]
+        / out["peer_eventsourcing_read_events_per_s"]["median"]
+    )
+    if backend.server is None:
+        print("  datasette ...", flush=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        per_client = 25 if batches >= 10 else 4  # fewer requests on a tiny (smoke) store
+        out.update(
+            peers.datasette_peer(base, headers, path, org_id, backend.data, rounds, per_client)
+        )
+    return out
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
-FIGURES = ("raw", "ingest", "pages", "dialects", "writes", "tail", "export")
+FIGURES = ("raw", "ingest", "pages", "dialects", "writes", "tail", "export", "peers")
 
 
 def run_backend(
@@ -396,6 +427,8 @@ def run_backend(
         _, token = create_token(store, org_id, owner, "bench")
         headers = {"Authorization": f"Bearer {token}"}
         results: dict[str, Any] = {"backend": kind, "store_events": store.head_seq(org_id)}
+        # batches of 1,000 events appended a round, by worktrail and by the event-store peer
+        batches = max(1, min(10, events // 1000))
         if "raw" in figures:
             print("raw insert ...", flush=True)
             results.update(raw_insert(backend, store, org_id, min(100_000, events), rounds))
@@ -403,7 +436,7 @@ def run_backend(
             base = server.base_url
             if "ingest" in figures:
                 print("batch ingest ...", flush=True)
-                results.update(batch_ingest(base, store, rounds))
+                results.update(batch_ingest(base, store, rounds, batches))
                 if "raw_insert_events_per_s" in results:
                     results["ingest_to_raw_ratio"] = (
                         results["ingest_events_per_s"]["median"]
@@ -412,6 +445,14 @@ def run_backend(
             if "pages" in figures:
                 print("history pages ...", flush=True)
                 results.update(history_pages(base, headers, store, org_id, rounds))
+            if "peers" in figures:
+                print("peers ...", flush=True)
+                results.update(peer_figures(backend, base, headers, url, org_id, rounds, batches))
+                if "ingest_events_per_s" in results:
+                    results["ingest_to_eventsourcing_append_ratio"] = (
+                        results["ingest_events_per_s"]["median"]
+                        / results["peer_eventsourcing_append_events_per_s"]["median"]
+                    )
             if "dialects" in figures:
                 print("dialects ...", flush=True)
                 results.update(dialect_requests(base, headers, store, org_id, rounds))
