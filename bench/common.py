@@ -1,16 +1,11 @@
-"""Shared pieces of the benchmarks: summaries, concurrent HTTP load, result files."""
+"""Shared pieces of the benchmarks: summaries and result files (load: bench/load.py)."""
 
 from __future__ import annotations
 
 import json
 import statistics
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -27,42 +22,6 @@ def summary(samples: list[float]) -> dict[str, float]:
     if len(ordered) >= 20:
         out["p99"] = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return out
-
-
-def concurrent_requests(
-    base_url: str,
-    headers: dict[str, str],
-    make_request: Callable[[httpx.Client, int, int], httpx.Response],
-    clients: int,
-    per_client: int,
-) -> tuple[list[float], float]:
-    """Run `clients` threads, each sending `per_client` requests; latencies (ms) and wall s."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    errors: list[str] = []
-
-    def worker(index: int) -> None:
-        mine = []
-        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
-            for i in range(per_client):
-                started = time.perf_counter()
-                response = make_request(client, index, i)
-                mine.append((time.perf_counter() - started) * 1000)
-                if response.status_code >= 400:
-                    errors.append(f"{response.status_code} {response.text[:200]}")
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
-    return latencies, wall
 
 
 def percentile(samples: list[float], q: float) -> float:

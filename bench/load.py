@@ -16,17 +16,29 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 SCRIPT = """
 local requests = {%(requests)s}
 local headers = {%(headers)s}
 local counter = 0
+local threads = 0
+
+setup = function(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
 
 request = function()
   counter = counter + 1
   local r = requests[(counter %% #requests) + 1]
-  return wrk.format(r[1], r[2], headers, r[3])
+  local body = r[3]
+  if body then
+    -- {n}: a number no other request of the run uses (so repeated writes change something)
+    body = string.gsub(body, "{n}", thread_id .. "-" .. counter)
+  end
+  return wrk.format(r[1], r[2], headers, body)
 end
 
 done = function(summary, latency, requests)
@@ -53,6 +65,11 @@ class LoadError(RuntimeError):
     pass
 
 
+def get(route: str, params: dict[str, Any] | None = None) -> tuple[str, str, None]:
+    """A GET request for wrk_load: the route with its query string."""
+    return ("GET", route + ("?" + urlencode(params) if params else ""), None)
+
+
 def _lua(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -66,7 +83,8 @@ def wrk_load(
     seconds: float = 5.0,
 ) -> Load:
     """Keep `clients` connections busy for `seconds`, cycling through `requests`
-    ((method, path with query, body or None)); any error or non-2xx answer fails the run."""
+    ((method, path with query, body or None; "{n}" in a body becomes a number unique in the
+    run)); any error or non-2xx answer fails the run."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise LoadError("wrk is not installed (Debian: apt-get install wrk)")

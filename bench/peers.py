@@ -31,7 +31,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from .common import concurrent_requests, summary
+from .common import summary
+from .load import get, wrk_load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,7 +41,6 @@ from tests.live import free_port
 if TYPE_CHECKING:
     from .suite import Backend
 
-CLIENTS = 16
 BATCH = 1000
 PAGE = 100
 EVENT_COLUMNS = (
@@ -383,7 +383,7 @@ def datasette_peer(
     org_id: int,
     data: Path,
     rounds: int,
-    per_client: int = 25,
+    seconds: float = 5.0,
 ) -> dict[str, Any]:
     """Requests/s of Datasette and worktrail under 16 clients, on the first page of the 100
     newest events and on the page its next token leads to; the servers alternate round by
@@ -422,21 +422,14 @@ def datasette_peer(
             order = list(servers) if r % 2 == 0 else list(reversed(servers))
             for name in order:
                 url, extra, route, pages = servers[name]
-                total, wall = 0, 0.0
+                total = 0.0
                 for page, params in zip(("first", "next"), pages, strict=True):
-                    latencies, seconds = concurrent_requests(
-                        url,
-                        extra,
-                        lambda c, w, i, route=route, params=params: c.get(route, params=params),
-                        CLIENTS,
-                        per_client,
-                    )
+                    load = wrk_load(url, [get(route, params)], extra, seconds=seconds)
                     rates.setdefault(f"{name}_{page}_requests_per_s", []).append(
-                        len(latencies) / seconds
+                        load.requests_per_s
                     )
-                    total += len(latencies)
-                    wall += seconds
-                rates.setdefault(f"{name}_requests_per_s", []).append(total / wall)
+                    total += load.requests_per_s
+                rates.setdefault(f"{name}_requests_per_s", []).append(total / 2)
     for key in sorted(rates):
         out[key] = summary(rates[key])
     out["page_to_datasette_ratio"] = (

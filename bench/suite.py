@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import statistics
 import sys
 import threading
 import time
@@ -24,12 +25,15 @@ import orjson
 from worktrail.auth import create_token
 from worktrail.config import Settings
 from worktrail.demo import build_demo
+from worktrail.errors import StoreError
 from worktrail.model import EntityType
 from worktrail.orgs import create_organization
 from worktrail.query import CursorCodec, EventQuery, Scope, encode_position
 from worktrail.store import Store, open_store
 
-from .common import concurrent_requests, percentile, print_table, summary, write_results
+from .common import percentile, print_table, summary, write_results
+from .copy_store import copy_sqlite_to_postgres
+from .load import Load, get, wrk_load
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
@@ -63,23 +67,49 @@ class Backend:
 
 
 def demo_store(backend: Backend, events: int) -> tuple[str, Store, int, int]:
+    """The demo store of `events` events: built once on SQLite and kept in the data folder;
+    on PostgreSQL the same history copied in (kept too when the server outlives the run,
+    as one named by WORKTRAIL_TEST_DATABASE_URL does)."""
     name = f"suite_{events}"
-    url = backend.url(name)
+    sqlite_url = Backend("sqlite", backend.data).url(name)
+    store = _open_demo(sqlite_url, events)
+    if store is None:
+        print(f"building a demo store of {events:,} events ...", flush=True)
+        started = time.perf_counter()
+        store = open_store(Settings(database_url=sqlite_url))
+        store.migrate()
+        build_demo(store, events=events)
+        print(f"  built in {time.perf_counter() - started:.0f}s", flush=True)
+    url = sqlite_url
     if backend.server is not None:
-        url = backend.url(name, fresh=True)
+        store.close()
+        url = backend.url(name)
+        found = _open_demo(url, events)
+        if found is None:
+            print("copying it into PostgreSQL ...", flush=True)
+            url = backend.url(name, fresh=True)
+            copy_sqlite_to_postgres(Path(sqlite_url.removeprefix("sqlite:///")), url)
+            found = _open_demo(url, events)
+            assert found is not None
+        store = found
+    org_id = store.list_orgs()[0].id
+    users = store.list_entities(org_id, EntityType.USER, limit=1000)
+    owner = next(u.id for u in users if u.state.get("role") == "owner")
+    return url, store, org_id, owner
+
+
+def _open_demo(url: str, events: int) -> Store | None:
+    """The store at `url` if it holds a demo organization of at least `events` events."""
     store = open_store(Settings(database_url=url))
-    store.migrate()
-    orgs = store.list_orgs()
+    try:
+        orgs = store.list_orgs()
+    except StoreError:  # no such database, or no schema yet
+        orgs = []
     if orgs and orgs[0].last_seq >= events:
-        org_id = orgs[0].id
-        users = store.list_entities(org_id, EntityType.USER, limit=1000)
-        owner = next(u.id for u in users if u.state.get("role") == "owner")
-        return url, store, org_id, owner
-    print(f"building a demo store of {events:,} events ({backend.kind}) ...", flush=True)
-    started = time.perf_counter()
-    result = build_demo(store, events=events)
-    print(f"  built in {time.perf_counter() - started:.0f}s", flush=True)
-    return url, store, result.org_id, result.owner_id
+        store.migrate()
+        return store
+    store.close()
+    return None
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -191,24 +221,33 @@ def batch_ingest(base: str, store: Store, rounds: int, batches: int = 10) -> dic
     return {"ingest_events_per_s": summary(rates)}
 
 
-def single_writes(base: str, headers: dict[str, str], store: Store, org_id: int) -> dict[str, Any]:
+def single_writes(
+    base: str, headers: dict[str, str], store: Store, org_id: int, rounds: int, seconds: float
+) -> dict[str, Any]:
+    """PATCH /api/v1/tasks/{id} from 16 clients, each write a new note (never a no-op)."""
     tasks = [t.id for t in store.list_entities(org_id, EntityType.TASK, limit=CLIENTS * 4)]
-
-    def patch(client: httpx.Client, who: int, i: int) -> httpx.Response:
-        task = tasks[who % len(tasks)]
-        return client.patch(f"/api/v1/tasks/{task}", json={"notes": f"note {who}-{i}"})
-
-    latencies, wall = concurrent_requests(base, headers, patch, CLIENTS, 50)
+    requests = [("PATCH", f"/api/v1/tasks/{task}", '{"notes": "note {n}"}') for task in tasks]
+    json_headers = {**headers, "Content-Type": "application/json"}
+    loads = [wrk_load(base, requests, json_headers, seconds=seconds) for _ in range(rounds)]
     return {
-        "single_writes_per_s": len(latencies) / wall,
-        "single_writes_p50_ms": percentile(latencies, 0.5),
-        "single_writes_p99_ms": percentile(latencies, 0.99),
+        "single_writes_per_s": summary([x.requests_per_s for x in loads]),
+        "single_writes_p50_ms": summary([x.p50_ms for x in loads]),
+        "single_writes_p99_ms": summary([x.p99_ms for x in loads]),
     }
 
 
+def concurrent_figures(name: str, loads: list[Load], out: dict[str, Any], suffix: str = "") -> None:
+    """requests/s, p50 and p99 of several runs of one load, as summaries under `name`."""
+    out[f"{name}{suffix}_requests_per_s"] = summary([x.requests_per_s for x in loads])
+    out[f"{name}{suffix}_p50_ms"] = summary([x.p50_ms for x in loads])
+    out[f"{name}{suffix}_p99_ms"] = summary([x.p99_ms for x in loads])
+
+
 def history_pages(
-    base: str, headers: dict[str, str], store: Store, org_id: int, rounds: int
+    base: str, headers: dict[str, str], store: Store, org_id: int, rounds: int, seconds: float
 ) -> dict[str, Any]:
+    """A 100-event page of /api/v1/events from 16 clients: the newest, one 500,000 events
+    deep (half the store when it is smaller), and a project's with its descendants."""
     projects = store.list_entities(org_id, EntityType.PROJECT, limit=1)
     scope = f"project:{projects[0].id}"
     codec = CursorCodec(store.server_secret())
@@ -217,24 +256,18 @@ def history_pages(
     query = EventQuery(org_id=org_id, limit=100)
     deep = encode_position(codec, query, deep_at)
     out: dict[str, Any] = {"deep_page_position": head - deep_at}
-    for name, params in (
+    cases = (
         ("page_first", {"limit": 100}),
         ("page_deep", {"limit": 100, "cursor": deep}),
         ("page_project", {"limit": 100, "scope": scope}),
-    ):
-        p50s, p99s = [], []
-        for _ in range(rounds):
-            latencies, _ = concurrent_requests(
-                base,
-                headers,
-                lambda c, w, i, p=params: c.get("/api/v1/events", params=p),
-                CLIENTS,
-                25,
-            )
-            p50s.append(percentile(latencies, 0.5))
-            p99s.append(percentile(latencies, 0.99))
-        out[f"{name}_p50_ms"] = summary(p50s)
-        out[f"{name}_p99_ms"] = summary(p99s)
+    )
+    loads: dict[str, list[Load]] = {name: [] for name, _ in cases}
+    for _ in range(rounds):  # the cases take turns, so that noise hits each of them
+        for name, params in cases:
+            request = get("/api/v1/events", params)
+            loads[name].append(wrk_load(base, [request], headers, seconds=seconds))
+    for name, runs in loads.items():
+        concurrent_figures(name, runs, out)
     out["deep_first_ratio"] = out["page_deep_p50_ms"]["median"] / out["page_first_p50_ms"]["median"]
     return out
 
@@ -253,7 +286,7 @@ def sequential_ms(client: httpx.Client, path: str, params: dict[str, Any], n: in
 
 
 def dialect_requests(
-    base: str, headers: dict[str, str], store: Store, org_id: int, rounds: int
+    base: str, headers: dict[str, str], store: Store, org_id: int, rounds: int, seconds: float
 ) -> dict[str, Any]:
     """One typical request per vendor dialect: the median of one client's requests, and
     p50/p99 with 16 clients at once."""
@@ -304,19 +337,14 @@ def dialect_requests(
                 out[f"{name}_error"] = str(exc)[:200]
                 continue
             out[f"{name}_ms"] = summary(singles)
-            p50s, p99s = [], []
-            for _ in range(rounds):
-                latencies, _ = concurrent_requests(
-                    base,
-                    {**headers, **extra},
-                    lambda c, w, i, path=path, params=params: c.get(path, params=params),
-                    CLIENTS,
-                    4,
-                )
-                p50s.append(percentile(latencies, 0.5))
-                p99s.append(percentile(latencies, 0.99))
-            out[f"{name}_16_clients_p50_ms"] = summary(p50s)
-            out[f"{name}_16_clients_p99_ms"] = summary(p99s)
+            request = get(path, params)
+            # long enough for every client to finish a few of the heavier requests
+            duration = max(seconds, 3 * CLIENTS * statistics.median(singles) / 1000)
+            loads = [
+                wrk_load(base, [request], {**headers, **extra}, seconds=duration)
+                for _ in range(rounds)
+            ]
+            concurrent_figures(name, loads, out, "_16_clients")
     return out
 
 
@@ -390,6 +418,7 @@ def peer_figures(
     org_id: int,
     rounds: int,
     batches: int,
+    seconds: float,
 ) -> dict[str, Any]:
     """eventsourcing on the same database, and Datasette on a copy of the events (SQLite)."""
     from . import peers  # needs the bench extra; the other figures do not
@@ -405,10 +434,7 @@ def peer_figures(
     if backend.server is None:
         print("  datasette ...", flush=True)
         path = Path(url.removeprefix("sqlite:///"))
-        per_client = 25 if batches >= 10 else 4  # fewer requests on a tiny (smoke) store
-        out.update(
-            peers.datasette_peer(base, headers, path, org_id, backend.data, rounds, per_client)
-        )
+        out.update(peers.datasette_peer(base, headers, path, org_id, backend.data, rounds, seconds))
     return out
 
 
@@ -419,7 +445,12 @@ FIGURES = ("raw", "ingest", "pages", "dialects", "writes", "tail", "export", "pe
 
 
 def run_backend(
-    kind: str, events: int, rounds: int, data: Path, figures: tuple[str, ...] = FIGURES
+    kind: str,
+    events: int,
+    rounds: int,
+    data: Path,
+    figures: tuple[str, ...] = FIGURES,
+    seconds: float = 5.0,
 ) -> dict[str, Any]:
     backend = Backend(kind, data)
     try:
@@ -444,10 +475,12 @@ def run_backend(
                     )
             if "pages" in figures:
                 print("history pages ...", flush=True)
-                results.update(history_pages(base, headers, store, org_id, rounds))
+                results.update(history_pages(base, headers, store, org_id, rounds, seconds))
             if "peers" in figures:
                 print("peers ...", flush=True)
-                results.update(peer_figures(backend, base, headers, url, org_id, rounds, batches))
+                results.update(
+                    peer_figures(backend, base, headers, url, org_id, rounds, batches, seconds)
+                )
                 if "ingest_events_per_s" in results:
                     results["ingest_to_eventsourcing_append_ratio"] = (
                         results["ingest_events_per_s"]["median"]
@@ -455,10 +488,10 @@ def run_backend(
                     )
             if "dialects" in figures:
                 print("dialects ...", flush=True)
-                results.update(dialect_requests(base, headers, store, org_id, rounds))
+                results.update(dialect_requests(base, headers, store, org_id, rounds, seconds))
             if "writes" in figures:
                 print("single writes ...", flush=True)
-                results.update(single_writes(base, headers, store, org_id))
+                results.update(single_writes(base, headers, store, org_id, rounds, seconds))
             if "tail" in figures:
                 print("tail latency ...", flush=True)
                 results.update(tail_latency(base, headers, store, org_id))
@@ -493,6 +526,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", type=Path, default=ROOT / ".data")
     parser.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="how long each concurrent load runs (wrk), per round",
+    )
+    parser.add_argument(
         "--figures",
         default=",".join(FIGURES),
         help=f"comma-separated subset of {', '.join(FIGURES)}",
@@ -505,7 +544,7 @@ def main() -> None:
         unknown = set(figures) - set(FIGURES)
         if unknown:
             parser.error(f"unknown figures: {', '.join(sorted(unknown))}")
-        results = run_backend(kind, args.events, args.rounds, args.data, figures)
+        results = run_backend(kind, args.events, args.rounds, args.data, figures, args.seconds)
         name = f"suite-{kind}" if figures == FIGURES else f"suite-{kind}-{'-'.join(figures)}"
         table = table_for(results)
         print()
