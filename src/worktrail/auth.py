@@ -51,14 +51,14 @@ def authenticate(store: Store, token: str | None) -> Principal:
     """The principal a bearer token acts as, or Unauthorized."""
     if not token:
         raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
-    row = store.find_token(hash_token(token))
+    found = store.find_token_user(hash_token(token))
     # The lookup is by hash; comparing again in constant time keeps timing flat.
-    if row is None or not hmac.compare_digest(row.prefix, token[:10]):
+    if found is None or not hmac.compare_digest(found[0].prefix, token[:10]):
         raise Unauthorized("invalid API token")
+    row, user = found
     if row.revoked_at is not None:
         raise Unauthorized("this API token has been revoked")
-    user = store.get_entity(row.org_id, row.user_id)
-    if user is None or user.deleted:
+    if user is None or user.deleted or user.type is not EntityType.USER:
         raise Unauthorized("the user of this API token no longer exists")
     return principal_for_user(user, token_id=row.id)
 

@@ -9,6 +9,7 @@ they open connections; the SQL is shared.
 from __future__ import annotations
 
 import secrets
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -211,6 +212,20 @@ _TOKEN_COLUMNS = tuple(
         "last_used_at",
         "revoked_at",
     )
+)
+
+
+_ENTITY_FIELDS = tuple(c.name for c in t.entities.columns)
+_USER_ROW = namedtuple("_USER_ROW", _ENTITY_FIELDS)  # type: ignore[misc]
+_user = t.entities.alias("token_user")
+_SELECT_TOKEN_USER = (
+    select(*_TOKEN_COLUMNS, *(_user.c[name] for name in _ENTITY_FIELDS))
+    .select_from(
+        t.tokens.outerjoin(
+            _user, and_(_user.c.org_id == t.tokens.c.org_id, _user.c.id == t.tokens.c.user_id)
+        )
+    )
+    .where(t.tokens.c.token_hash == bindparam("token_hash"))
 )
 
 
@@ -700,10 +715,22 @@ class Store:
             )
 
     def find_token(self, token_hash: str) -> TokenRow | None:
-        c = t.tokens.c
+        found = self.find_token_user(token_hash)
+        return found[0] if found else None
+
+    def find_token_user(self, token_hash: str) -> tuple[TokenRow, EntityRow | None] | None:
+        """The token with this hash and the user it acts as (None if that user row is
+        gone), in one statement: every authenticated request starts with this."""
         with self.read() as conn:
-            row = conn.execute(select(*_TOKEN_COLUMNS).where(c.token_hash == token_hash)).first()
-        return TokenRow(**row._mapping) if row else None
+            row = conn.execute(_SELECT_TOKEN_USER, {"token_hash": token_hash}).first()
+        if row is None:
+            return None
+        values = tuple(row)
+        token = TokenRow(*values[: len(_TOKEN_COLUMNS)])
+        user = values[len(_TOKEN_COLUMNS) :]
+        if user[0] is None:
+            return token, None
+        return token, _entity(_USER_ROW._make(user))
 
     def list_tokens(self, org_id: int) -> list[TokenRow]:
         c = t.tokens.c
