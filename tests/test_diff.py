@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worktrail.diff import diff_states, initial_state, normalize_fields
+from worktrail.diff import (
+    diff_states,
+    initial_state,
+    micros_to_datetime,
+    micros_to_iso,
+    normalize_fields,
+)
 from worktrail.errors import InvalidInput
 from worktrail.model import EntityType
 
@@ -71,3 +77,10 @@ def test_applying_added_and_removed_reproduces_the_new_set(a: list[int], b: list
         rebuilt = (rebuilt | set(change["added"])) - set(change["removed"])
     assert sorted(rebuilt) == new["followers"]
     assert (changes == []) == (old["followers"] == new["followers"])
+
+
+@given(st.integers(min_value=-62_135_596_800_000_000, max_value=253_402_300_799_999_999))
+def test_iso_times_match_the_datetime_rendering(us: int) -> None:
+    expected = micros_to_datetime(us).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    assert micros_to_iso(us) == expected
+    assert micros_to_iso(us - us % 60_000_000) == expected[:17] + "00.000000Z"

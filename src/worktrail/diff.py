@@ -179,14 +179,15 @@ def micros_to_datetime(us: int) -> dt.datetime:
 def micros_to_iso(us: int, timespec: str = "microseconds") -> str:
     """ISO-8601 in UTC with a Z; microseconds by default so times round-trip exactly."""
     if timespec == "microseconds":  # every event read renders two of these: the fast way
-        second, micros = divmod(us, 1_000_000)
-        return f"{_iso_second(second)}.{micros:06d}Z"
+        minutes, micros = divmod(us, 60_000_000)
+        return f"{_iso_minute(minutes)}{micros / 1e6:09.6f}Z"
     return format_datetime(micros_to_datetime(us), timespec)
 
 
-@functools.lru_cache(maxsize=8192)
-def _iso_second(second: int) -> str:
-    return (EPOCH + dt.timedelta(seconds=second)).isoformat()[:-6]  # without +00:00
+@functools.lru_cache(maxsize=4096)
+def _iso_minute(minutes: int) -> str:
+    """'YYYY-MM-DDTHH:MM:' of a minute since the epoch (events come many to a minute)."""
+    return (EPOCH + dt.timedelta(minutes=minutes)).isoformat()[:17]
 
 
 def datetime_to_micros(value: dt.datetime) -> int:

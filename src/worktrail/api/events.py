@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
@@ -17,6 +19,8 @@ from ..query import EventQuery, decode_position, encode_position, run_query_stor
 from . import params as p
 from .deps import PrincipalDep, Services, ServicesDep
 from .render import event_json, events_page_json, iter_csv, iter_ndjson
+
+_T = TypeVar("_T")
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -133,7 +137,47 @@ EXPORT_CHUNK = 5000
 
 
 def _stream(services: Services, query: EventQuery, fmt: str) -> Response:
-    return _stream_events(services.store.iter_stored(query, EXPORT_CHUNK), fmt, {})
+    chunks = read_ahead(services.store.iter_stored(query, EXPORT_CHUNK))
+    return _stream_events(chunks, fmt, {})
+
+
+def read_ahead(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
+    """The items of `items`, produced by a thread of their own up to `depth` ahead: the
+    database reads the next chunk (in its driver's C code, without the GIL) while this one
+    is rendered. Closing the iterator (the client went away) stops the producer."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put((kind, value), timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put("item", item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put("error", exc)
+            return
+        put("done", None)
+
+    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
 
 
 def _stream_events(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -120,11 +118,10 @@ def csv_row(event: Event) -> list[Any]:
 
 
 def stored_csv_row(event: StoredEvent) -> list[Any]:
-    """csv_row(event) from the stored row: only the document is parsed."""
+    """csv_row(event) from the stored row, reading only what CSV shows of the document."""
     if event.schema_version != SPLICED_SCHEMA_VERSION:
         return csv_row(event_from_row(event))
-    data = orjson.loads(event.data)
-    actor = data["actor"]
+    actor, scopes, changes = _csv_parts(event.data)
     return [
         event_id(event.org_id, event.seq),
         event.seq,
@@ -136,24 +133,57 @@ def stored_csv_row(event: StoredEvent) -> list[Any]:
         event.action,
         event.subject_type,
         event.subject_id,
-        " ".join(data["scopes"]),
-        orjson.dumps(data["changes"]).decode(),
+        " ".join(scopes),
+        changes,
         event.hash,
     ]
 
 
+def _csv_parts(data: str) -> tuple[dict[str, Any] | None, list[str], str]:
+    """The actor, the scopes and the changes (as JSON text) of a stored document, without
+    parsing its before and after states, the bulk of it.
+
+    The document is orjson's serialization of {"actor", "changes", "before", "after",
+    "context", "scopes"} in that order. Inside a JSON string every quote is escaped, so an
+    unescaped `,"changes":` or `"before":` can only be a key: the first `,"changes":` ends
+    the actor (whose own keys are id, name and email), and when `"before":` occurs once it
+    is the top-level key that follows the changes. The scopes ("type:id" strings) are the
+    last value. When a nested object has a key "before" too, the document is parsed whole.
+    """
+    if data.count('"before":') != 1:
+        parsed = orjson.loads(data)
+        return parsed["actor"], parsed["scopes"], orjson.dumps(parsed["changes"]).decode()
+    actor_end = data.index(',"changes":')
+    changes_end = data.index(',"before":', actor_end)
+    scopes_start = data.rindex(',"scopes":')
+    return (
+        orjson.loads(data[9:actor_end]),  # after {"actor":
+        orjson.loads(data[scopes_start + 10 : -1]),
+        data[actor_end + 11 : changes_end],
+    )
+
+
 def iter_csv(chunks: Iterable[list[StoredEvent]]) -> Iterator[bytes]:
-    """CSV (RFC 4180) with a header row, one piece per chunk of stored events."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    """CSV (RFC 4180) with a header row, one piece per chunk of stored events.
+
+    Lines are joined here rather than by the csv module, which takes several times longer
+    over the quoted JSON of the changes column; csv_line quotes as its QUOTE_MINIMAL does.
+    """
+    yield csv_line(CSV_COLUMNS).encode()
     for chunk in chunks:
-        writer.writerows(stored_csv_row(e) for e in chunk)
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():  # the header of an empty export
-        yield buffer.getvalue().encode()
+        yield "".join([csv_line(stored_csv_row(e)) for e in chunk]).encode()
+
+
+def csv_line(values: Sequence[Any]) -> str:
+    """One CSV record with its CRLF: fields with a quote, comma or line break are quoted."""
+    return ",".join([_csv_field(v) for v in values]) + "\r\n"
+
+
+def _csv_field(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if '"' in text or "," in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def iter_ndjson(chunks: Iterable[list[StoredEvent]]) -> Iterator[bytes]:

@@ -13,6 +13,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -227,6 +228,9 @@ _SELECT_TOKEN_USER = (
     )
     .where(t.tokens.c.token_hash == bindparam("token_hash"))
 )
+
+
+_SEQ_OF = attrgetter("seq")
 
 
 def _first_seq_recorded(org_id: int, at: int) -> ScalarSelect[Any]:
@@ -518,8 +522,11 @@ class Store:
             sought = seek_offset(conn, query)
             if sought is None:
                 return []
-            rows = conn.execute(self._events_select(sought)).all()
-        return [StoredEvent._make(r) for r in rows]
+            rows = list(map(StoredEvent._make, conn.execute(self._events_select(sought)).all()))
+        # in page order here rather than in SQL, where the database would sort whole rows
+        # (with their documents) in a temporary b-tree: the positions are few and ordered
+        rows.sort(key=_SEQ_OF, reverse=not query.ascending)
+        return rows
 
     def iter_events(self, query: EventQuery, chunk: int = 2000) -> Iterator[Event]:
         """Every event matching `query`, fetched in keyset chunks (constant memory)."""
@@ -564,7 +571,6 @@ class Store:
             select(*_EVENT_COLUMNS)
             .select_from(e.join(picked, e.c.seq == picked.c.seq))
             .where(e.c.org_id == q.org_id)
-            .order_by(e.c.seq.asc() if q.ascending else e.c.seq.desc())
         )
 
     def _matching(
