@@ -1,4 +1,4 @@
-"""The `worktrail` command: serve, demo, migrate, org, token, tail, verify."""
+"""The `worktrail` command: serve, demo, migrate, org, token, tail, verify, bench."""
 
 from __future__ import annotations
 
@@ -424,3 +424,25 @@ def verify(org: OrgOption = None, database_url: DatabaseUrl = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Run the performance suite (bench/ of a source checkout): the same as `python -m bench`,
+    with the same options (--help lists them)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "bench" / "suite.py").is_file():
+        err.print(
+            "the performance suite lives in bench/ of a source checkout; install worktrail "
+            "from a clone (pip install -e '.[bench]') to run it"
+        )
+        raise typer.Exit(2)
+    result = subprocess.run([sys.executable, "-m", "bench", *ctx.args], cwd=checkout)
+    raise typer.Exit(result.returncode)
