@@ -47,8 +47,10 @@ def ingest(
         raise InvalidInput(
             f"the batch has {len(records)} records; at most {max_batch} are allowed per request"
         )
+    keys, external, creates = _lookups(records)
     with store.write(principal.org_id) as tx:
-        tx.prefetch(*_lookups(records))
+        tx.prefetch(keys, external)
+        tx.reserve_entity_ids(sum(1 for ref in creates if tx.get_entity_by_external(*ref) is None))
         results: list[IngestResult] = []
         errors: list[dict[str, Any]] = []
         for index, record in enumerate(records):
@@ -67,10 +69,14 @@ def ingest(
         return results
 
 
-def _lookups(records: list[Any]) -> tuple[list[str], list[tuple[EntityType, str]]]:
-    """The idempotency keys and external entity ids a batch names (best effort)."""
+def _lookups(
+    records: list[Any],
+) -> tuple[list[str], list[tuple[EntityType, str]], set[tuple[EntityType, str]]]:
+    """The idempotency keys and external entity ids a batch names, and those of its
+    snapshots, which create the entities that do not exist yet (best effort)."""
     keys: list[str] = []
     external: list[tuple[EntityType, str]] = []
+    snapshots: set[tuple[EntityType, str]] = set()
     types = {t.value: t for t in EntityType}
     for record in records:
         if not isinstance(record, dict):
@@ -82,7 +88,9 @@ def _lookups(records: list[Any]) -> tuple[list[str], list[tuple[EntityType, str]
         ident = record.get("id")
         if entity_type is not None and isinstance(ident, str):
             external.append((entity_type, ident))
-    return keys, external
+            if record.get("op", "snapshot") == "snapshot":
+                snapshots.add((entity_type, ident))
+    return keys, external, snapshots
 
 
 def _apply_record(
