@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from .errors import InvalidInput
@@ -27,8 +28,29 @@ def empty_value(spec: FieldSpec) -> Any:
     return None
 
 
+# Per entity type, built once: the empty state (its lists and objects are copied for each
+# caller) and the fields as diff_states walks them, with their empty values (compared only).
+_EMPTY_STATES: dict[EntityType, State] = {
+    t: {name: empty_value(spec) for name, spec in s.fields.items()} for t, s in ENTITY_SPECS.items()
+}
+_MUTABLE_EMPTY: dict[EntityType, tuple[str, ...]] = {
+    t: tuple(name for name, value in state.items() if isinstance(value, (list, dict)))
+    for t, state in _EMPTY_STATES.items()
+}
+_DIFF_FIELDS: dict[EntityType, tuple[tuple[str, bool, bool, Any], ...]] = {
+    t: tuple(
+        (name, spec.multi, spec.kind is FieldKind.JSON_MAP, empty_value(spec))
+        for name, spec in s.fields.items()
+    )
+    for t, s in ENTITY_SPECS.items()
+}
+
+
 def initial_state(entity_type: EntityType) -> State:
-    return {name: empty_value(spec) for name, spec in ENTITY_SPECS[entity_type].fields.items()}
+    state = _EMPTY_STATES[entity_type].copy()
+    for name in _MUTABLE_EMPTY[entity_type]:
+        state[name] = state[name].copy()
+    return state
 
 
 def _is_int(value: Any) -> bool:
@@ -128,12 +150,13 @@ def normalize_fields(entity_type: EntityType, values: Mapping[str, Any], *, part
 def diff_states(entity_type: EntityType, old: State, new: State) -> list[dict[str, Any]]:
     """Field-level changes from `old` to `new`, in the type's field order."""
     changes: list[dict[str, Any]] = []
-    for name, spec in ENTITY_SPECS[entity_type].fields.items():
-        before = old.get(name, empty_value(spec))
-        after = new.get(name, empty_value(spec))
+    old_get, new_get = old.get, new.get
+    for name, multi, json_map, empty in _DIFF_FIELDS[entity_type]:
+        before = old_get(name, empty)
+        after = new_get(name, empty)
         if before == after:
             continue
-        if spec.multi:
+        if multi:
             old_set, new_set = set(before), set(after)
             changes.append(
                 {
@@ -142,7 +165,7 @@ def diff_states(entity_type: EntityType, old: State, new: State) -> list[dict[st
                     "removed": sorted(old_set - new_set),
                 }
             )
-        elif spec.kind is FieldKind.JSON_MAP:
+        elif json_map:
             for key in sorted(set(before) | set(after)):
                 if before.get(key) != after.get(key):
                     changes.append(
@@ -177,7 +200,16 @@ def micros_to_datetime(us: int) -> dt.datetime:
 
 def micros_to_iso(us: int, timespec: str = "microseconds") -> str:
     """ISO-8601 in UTC with a Z; microseconds by default so times round-trip exactly."""
+    if timespec == "microseconds" and us >= 0:
+        # the same text, with the whole seconds formatted once for the many events in them
+        seconds, micros = divmod(us, 1_000_000)
+        return f"{_iso_second(seconds)}.{micros:06d}Z"
     return format_datetime(micros_to_datetime(us), timespec)
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return format_datetime(micros_to_datetime(seconds * 1_000_000), "seconds")[:-1]
 
 
 def datetime_to_micros(value: dt.datetime) -> int:

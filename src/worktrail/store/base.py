@@ -968,12 +968,20 @@ class WriteTransaction:
         prev_hash = self.last_hash
         new_actor = new.actor
         actor = new_actor.to_json() if new_actor else None
-        unique_scopes = tuple(dict.fromkeys(new.scopes))
-        scopes = [str(s) for s in unique_scopes]
-        action = new.action.value
-        subject_type = new.subject_type.value
-        changes = new.changes
-        before, after, context = new.before, new.after, new.context
+        # Enum members hash and give their value in Python code: on this path, read the
+        # plain `_value_` and compare scopes by their text.
+        subject_type = new.subject_type._value_
+        scope_types = [s.type._value_ for s in new.scopes]
+        scopes = [f"{kind}:{s.id}" for kind, s in zip(scope_types, new.scopes, strict=True)]
+        unique_scopes = tuple(new.scopes)
+        if len(set(scopes)) < len(scopes):  # a move names some scopes twice: keep the first
+            first = {text: i for i, text in reversed(list(enumerate(scopes)))}
+            keep = sorted(first.values())
+            scopes = [scopes[i] for i in keep]
+            scope_types = [scope_types[i] for i in keep]
+            unique_scopes = tuple(unique_scopes[i] for i in keep)
+        changes, before, after, context = new.changes, new.before, new.after, new.context
+        key = new.idempotency_key
         digest = event_hash(
             hash_body(
                 org_id=org_id,
@@ -981,7 +989,7 @@ class WriteTransaction:
                 occurred_at=new.occurred_at,
                 recorded_at=now,
                 actor=actor,
-                action=action,
+                action=new.action._value_,
                 subject_type=subject_type,
                 subject_id=new.subject_id,
                 changes=changes,
@@ -989,7 +997,7 @@ class WriteTransaction:
                 after=after,
                 context=context,
                 scopes=scopes,
-                idempotency_key=new.idempotency_key,
+                idempotency_key=key,
                 schema_version=1,
                 prev_hash=prev_hash,
             )
@@ -1009,18 +1017,24 @@ class WriteTransaction:
                 new.occurred_at,
                 now,
                 new_actor.id if new_actor else None,
-                action,
+                new.action._value_,
                 subject_type,
                 new.subject_id,
-                new.idempotency_key,
+                key,
                 1,
                 prev_hash,
                 digest,
                 orjson.dumps(data).decode(),
             )
         )
-        self._scope_rows.extend((s.type.value, s.id, seq, subject_type) for s in unique_scopes)
-        event = Event(
+        self._scope_rows.extend(
+            (kind, s.id, seq, subject_type)
+            for kind, s in zip(scope_types, unique_scopes, strict=True)
+        )
+        # Event is a frozen dataclass, whose __init__ sets each field through
+        # object.__setattr__; filling its __dict__ at once is the same object, made faster.
+        event = Event.__new__(Event)
+        event.__dict__.update(
             org_id=org_id,
             seq=seq,
             occurred_at=new.occurred_at,
@@ -1034,12 +1048,13 @@ class WriteTransaction:
             after=after,
             context=context,
             scopes=unique_scopes,
-            idempotency_key=new.idempotency_key,
+            idempotency_key=key,
             prev_hash=prev_hash,
             hash=digest,
+            schema_version=1,
         )
-        if new.idempotency_key:
-            self._pending_keys[new.idempotency_key] = event
+        if key:
+            self._pending_keys[key] = event
         self.last_seq = seq
         self.last_hash = digest
         return event
