@@ -200,11 +200,21 @@ def micros_to_datetime(us: int) -> dt.datetime:
 
 def micros_to_iso(us: int, timespec: str = "microseconds") -> str:
     """ISO-8601 in UTC with a Z; microseconds by default so times round-trip exactly."""
+    global _last_iso
     if timespec == "microseconds" and us >= 0:
         # the same text, with the whole seconds formatted once for the many events in them
+        # (and the last time once for the many events of a batch, which share it)
+        last = _last_iso
+        if last[0] == us:
+            return last[1]
         seconds, micros = divmod(us, 1_000_000)
-        return f"{_iso_second(seconds)}.{micros:06d}Z"
+        text = f"{_iso_second(seconds)}.{micros:06d}Z"
+        _last_iso = (us, text)
+        return text
     return format_datetime(micros_to_datetime(us), timespec)
+
+
+_last_iso = (-1, "")
 
 
 @lru_cache(maxsize=4096)

@@ -244,6 +244,21 @@ class WriteSQL:
         "AND subject_type = ? ORDER BY seq DESC LIMIT 1)"
     )
 
+    # lookups of a batch's idempotency keys and external ids: each is followed by a list of
+    # `mark`s in parentheses
+    events_by_key: str = (
+        f"SELECT {', '.join(c.name for c in _EVENT_COLUMNS)} FROM events "
+        "WHERE org_id = ? AND idempotency_key IN "
+    )
+    entities_by_external: str = (
+        f"SELECT {', '.join(c.name for c in t.entities.c)} FROM entities "
+        "WHERE org_id = ? AND type = ? AND external_id IN "
+    )
+    mark: str = "?"
+
+    def in_list(self, count: int) -> str:
+        return f"({', '.join([self.mark] * count)})"
+
     def with_placeholder(self, mark: str) -> WriteSQL:
         return WriteSQL(**{k: v.replace("?", mark) for k, v in self.__dict__.items()})
 
@@ -933,11 +948,11 @@ class WriteTransaction:
 
     def prefetch(self, keys: Sequence[str], external: Sequence[tuple[EntityType, str]]) -> None:
         """Look up a batch's idempotency keys and external ids in a few queries up front."""
-        c = t.events.c
+        sql = self.SQL
         wanted = sorted(set(keys) - set(self._pending_keys))
         for chunk in _chunks(wanted):
-            rows = self.conn.execute(
-                select(*_EVENT_COLUMNS).where(c.org_id == self.org_id, c.idempotency_key.in_(chunk))
+            rows = self.conn.exec_driver_sql(
+                sql.events_by_key + sql.in_list(len(chunk)), (self.org_id, *chunk)
             ).all()
             for row in rows:
                 self._pending_keys[row.idempotency_key] = event_from_row(row)
@@ -948,12 +963,9 @@ class WriteTransaction:
                 by_type.setdefault(entity_type, set()).add(external_id)
         for entity_type, ids in by_type.items():
             for chunk in _chunks(sorted(ids)):
-                rows = self.conn.execute(
-                    select(t.entities).where(
-                        _E.org_id == self.org_id,
-                        _E.type == entity_type.value,
-                        _E.external_id.in_(chunk),
-                    )
+                rows = self.conn.exec_driver_sql(
+                    sql.entities_by_external + sql.in_list(len(chunk)),
+                    (self.org_id, entity_type.value, *chunk),
                 ).all()
                 for row in rows:
                     self._remember(_entity(row))
