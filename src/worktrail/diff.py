@@ -46,6 +46,12 @@ _DIFF_FIELDS: dict[EntityType, tuple[tuple[str, bool, bool, Any], ...]] = {
 }
 
 
+_REQUIRED: dict[EntityType, frozenset[str]] = {
+    t: frozenset(name for name, spec in s.fields.items() if spec.required)
+    for t, s in ENTITY_SPECS.items()
+}
+
+
 def initial_state(entity_type: EntityType) -> State:
     state = _EMPTY_STATES[entity_type].copy()
     for name in _MUTABLE_EMPTY[entity_type]:
@@ -127,18 +133,19 @@ def normalize_fields(entity_type: EntityType, values: Mapping[str, Any], *, part
     With partial=False every required field must be present (a create).
     """
     spec = ENTITY_SPECS[entity_type]
-    unknown = sorted(set(values) - set(spec.fields))
-    if unknown:
+    fields = spec.fields
+    if not fields.keys() >= values.keys():
+        unknown = sorted(set(values) - set(fields))
         raise InvalidInput(
             f"unknown field(s) for {entity_type.value}: {', '.join(unknown)}; "
             f"known: {', '.join(spec.fields)}",
             field=unknown[0],
         )
-    out: State = {}
-    for name, value in values.items():
-        out[name] = normalize_value(name, spec.fields[name], value)
-    if not partial:
-        missing = [n for n, f in spec.fields.items() if f.required and n not in out]
+    out: State = {
+        name: normalize_value(name, fields[name], value) for name, value in values.items()
+    }
+    if not partial and not out.keys() >= _REQUIRED[entity_type]:
+        missing = [n for n, f in fields.items() if f.required and n not in out]
         if missing:
             raise InvalidInput(
                 f"missing required field(s) for {entity_type.value}: {', '.join(missing)}",

@@ -807,7 +807,8 @@ class WriteTransaction:
         self._new: dict[int, EntityRow] = {}  # inserted in this transaction, not yet written
         self._id_pool: list[int] = []  # reserved entity ids, the next one last
         self._event_rows: list[tuple[Any, ...]] = []
-        self._scope_rows: list[tuple[str, int, int, str]] = []  # type, id, seq, subject type
+        # per event: its scopes' types and its scopes, its seq and subject type
+        self._scope_rows: list[tuple[list[str], tuple[Scope, ...], int, str]] = []
         self._ranks: dict[tuple[str, int, str], int] = {}  # last n per scope and subject type
         # scopes of entities created in this transaction: no scope rows before theirs
         self._fresh_scopes: set[tuple[str, int]] = set()
@@ -1039,10 +1040,7 @@ class WriteTransaction:
                 orjson.dumps(data).decode(),
             )
         )
-        self._scope_rows.extend(
-            (kind, s.id, seq, subject_type)
-            for kind, s in zip(scope_types, unique_scopes, strict=True)
-        )
+        self._scope_rows.append((scope_types, unique_scopes, seq, subject_type))
         # Event is a frozen dataclass, whose __init__ sets each field through
         # object.__setattr__; filling its __dict__ at once is the same object, made faster.
         event = Event.__new__(Event)
@@ -1078,7 +1076,11 @@ class WriteTransaction:
         there; a scope of an entity created in this transaction counts from 0."""
         ranks = self._ranks
         fresh = self._fresh_scopes
-        keys = {(st, sid, subject) for st, sid, _, subject in self._scope_rows}
+        keys = {
+            (st, s.id, subject)
+            for types, scopes, _, subject in self._scope_rows
+            for st, s in zip(types, scopes, strict=True)
+        }
         missing = sorted(k for k in keys - ranks.keys() if (k[0], k[1]) not in fresh)
         org_id = self.org_id
         for chunk in _chunks(missing, 200):
@@ -1087,10 +1089,11 @@ class WriteTransaction:
             row = self.conn.exec_driver_sql(sql, params).one()
             ranks.update(zip(chunk, (int(n or 0) for n in row), strict=True))
         out = []
-        for st, sid, seq, subject in self._scope_rows:
-            key = (st, sid, subject)
-            n = ranks[key] = ranks.get(key, 0) + 1
-            out.append((org_id, st, sid, seq, subject, n))
+        for types, scopes, seq, subject in self._scope_rows:
+            for st, s in zip(types, scopes, strict=True):
+                key = (st, s.id, subject)
+                n = ranks[key] = ranks.get(key, 0) + 1
+                out.append((org_id, st, s.id, seq, subject, n))
         return out
 
     def flush(self) -> None:
