@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
+
+from sqlalchemy import select
+
+from worktrail.store import schema
+from worktrail.verify import verify_chain
 
 from .conftest import Org, Tree
 
@@ -158,3 +164,100 @@ def test_batch_limits_and_shape(org: Org, tree: Tree) -> None:
     ]
     ok = ingest(org, full)
     assert ok.status_code == 200 and ok.json()["recorded"] == 1000
+
+
+def test_batched_writes_read_back_as_returned_and_verify(org: Org, tree: Tree) -> None:
+    """New entities, changes to them in the same batch, moves and deletes: every event
+    reads back exactly as the batch returned it, entity state and version included, and
+    the hash chain and scope ranks hold."""
+    records: list[dict[str, Any]] = [
+        {"type": "user", "id": "u-1", "state": {"name": "Una", "email": "una@app.test"}},
+        {"type": "project", "id": "p-2", "state": {"name": "Two", "workspace": tree.workspace}},
+    ]
+    for i in range(30):
+        records.append(
+            {"type": "task", "id": f"b-{i}", "state": {"name": f"t{i}", "project": "p-2"}}
+        )
+        records.append(
+            {
+                "op": "change",
+                "type": "task",
+                "id": f"b-{i}",
+                "changes": [{"field": "assignee", "new": "u-1"}],
+                "idempotency_key": f"bk-{i}",
+            }
+        )
+    records += [
+        {"type": "task", "id": "b-0", "state": {"project": tree.project}},  # a move
+        {"type": "task", "id": "b-1", "state": {"parent": "b-2"}},  # under a new task
+        {"op": "delete", "type": "task", "id": "b-3"},
+        {"type": "comment", "id": "c-1", "state": {"task": "b-1", "text": "hi"}},
+        {
+            "op": "change",
+            "type": "task",
+            "id": tree.task,
+            "changes": [{"field": "tags", "added": ["z"]}],
+        },
+    ]
+    response = ingest(org, records)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert all(r["status"] == "recorded" for r in results)
+    for result in results:
+        event = result["event"]
+        stored = org.get(f"/api/v1/events/{event['id']}")
+        assert stored.status_code == 200, stored.text
+        assert stored.json() == event
+    task = org.get(f"/api/v1/tasks/{results[2]['entity']['id']}").json()["data"]
+    assert task["version"] == 3 and task["assignee"] == results[0]["entity"]["id"]
+    assert task["project"] == tree.project
+    moved = results[-5]["event"]
+    assert f"project:{tree.project}" in moved["scopes"]
+    assert f"project:{results[1]['entity']['id']}" in moved["scopes"]
+    ids = [r["entity"]["id"] for r in results[:62:2]]
+    assert len(set(ids)) == len(ids)
+    assert verify_chain(org.store, org.id).ok
+    _assert_ranks(org)
+    again = ingest(org, records[3:4]).json()["results"][0]
+    assert again["status"] == "duplicate" and again["event"] == results[3]["event"]
+
+
+def test_creates_beyond_the_reserved_ids_and_single_writes_between(org: Org, tree: Tree) -> None:
+    """Entities created by references a batch did not count ahead (its snapshots' ids are
+    all it reserves for) still get ids of their own; so do single writes in between."""
+    first = ingest(
+        org,
+        [
+            {"type": "task", "id": "r-1", "state": {"name": "a", "project": tree.project}},
+            {"type": "task", "id": "r-1", "state": {"name": "b"}},
+            {"type": "task", "id": "r-2", "state": {"name": "c", "project": tree.project}},
+        ],
+    ).json()["results"]
+    single = org.create("tasks", name="single", project=tree.project)
+    second = ingest(
+        org, [{"type": "task", "id": "r-3", "state": {"name": "d", "parent": "r-2"}}]
+    ).json()["results"]
+    ids = [first[0]["entity"]["id"], first[2]["entity"]["id"], single["id"]]
+    ids.append(second[0]["entity"]["id"])
+    assert first[1]["entity"]["id"] == ids[0]
+    assert len(set(ids)) == 4 and ids == sorted(ids)
+    assert org.get(f"/api/v1/tasks/{ids[3]}").json()["data"]["parent"] == ids[1]
+    assert verify_chain(org.store, org.id).ok
+    _assert_ranks(org)
+
+
+def _assert_ranks(org: Org) -> None:
+    s = schema.event_scopes.c
+    e = schema.events.c
+    with org.store.read() as conn:
+        rows = conn.execute(
+            select(s.scope_type, s.scope_id, s.subject_type, s.n, e.subject_type.label("st"))
+            .join(schema.events, (e.org_id == s.org_id) & (e.seq == s.seq))
+            .where(s.org_id == org.id)
+            .order_by(s.seq)
+        ).all()
+    seen: Counter[tuple[str, int, str]] = Counter()
+    for row in rows:
+        assert row.subject_type == row.st
+        seen[(row.scope_type, row.scope_id, row.subject_type)] += 1
+        assert row.n == seen[(row.scope_type, row.scope_id, row.subject_type)]

@@ -28,8 +28,35 @@ def empty_value(spec: FieldSpec) -> Any:
     return None
 
 
+# Per entity type, built once: the empty state (its lists and objects are copied for each
+# caller) and the fields as diff_states walks them, with their empty values (compared only).
+_EMPTY_STATES: dict[EntityType, State] = {
+    t: {name: empty_value(spec) for name, spec in s.fields.items()} for t, s in ENTITY_SPECS.items()
+}
+_MUTABLE_EMPTY: dict[EntityType, tuple[str, ...]] = {
+    t: tuple(name for name, value in state.items() if isinstance(value, (list, dict)))
+    for t, state in _EMPTY_STATES.items()
+}
+_DIFF_FIELDS: dict[EntityType, tuple[tuple[str, bool, bool, Any], ...]] = {
+    t: tuple(
+        (name, spec.multi, spec.kind is FieldKind.JSON_MAP, empty_value(spec))
+        for name, spec in s.fields.items()
+    )
+    for t, s in ENTITY_SPECS.items()
+}
+
+
+_REQUIRED: dict[EntityType, frozenset[str]] = {
+    t: frozenset(name for name, spec in s.fields.items() if spec.required)
+    for t, s in ENTITY_SPECS.items()
+}
+
+
 def initial_state(entity_type: EntityType) -> State:
-    return {name: empty_value(spec) for name, spec in ENTITY_SPECS[entity_type].fields.items()}
+    state = _EMPTY_STATES[entity_type].copy()
+    for name in _MUTABLE_EMPTY[entity_type]:
+        state[name] = state[name].copy()
+    return state
 
 
 def _is_int(value: Any) -> bool:
@@ -106,18 +133,19 @@ def normalize_fields(entity_type: EntityType, values: Mapping[str, Any], *, part
     With partial=False every required field must be present (a create).
     """
     spec = ENTITY_SPECS[entity_type]
-    unknown = sorted(set(values) - set(spec.fields))
-    if unknown:
+    fields = spec.fields
+    if not fields.keys() >= values.keys():
+        unknown = sorted(set(values) - set(fields))
         raise InvalidInput(
             f"unknown field(s) for {entity_type.value}: {', '.join(unknown)}; "
             f"known: {', '.join(spec.fields)}",
             field=unknown[0],
         )
-    out: State = {}
-    for name, value in values.items():
-        out[name] = normalize_value(name, spec.fields[name], value)
-    if not partial:
-        missing = [n for n, f in spec.fields.items() if f.required and n not in out]
+    out: State = {
+        name: normalize_value(name, fields[name], value) for name, value in values.items()
+    }
+    if not partial and not out.keys() >= _REQUIRED[entity_type]:
+        missing = [n for n, f in fields.items() if f.required and n not in out]
         if missing:
             raise InvalidInput(
                 f"missing required field(s) for {entity_type.value}: {', '.join(missing)}",
@@ -129,12 +157,13 @@ def normalize_fields(entity_type: EntityType, values: Mapping[str, Any], *, part
 def diff_states(entity_type: EntityType, old: State, new: State) -> list[dict[str, Any]]:
     """Field-level changes from `old` to `new`, in the type's field order."""
     changes: list[dict[str, Any]] = []
-    for name, spec in ENTITY_SPECS[entity_type].fields.items():
-        before = old.get(name, empty_value(spec))
-        after = new.get(name, empty_value(spec))
+    old_get, new_get = old.get, new.get
+    for name, multi, json_map, empty in _DIFF_FIELDS[entity_type]:
+        before = old_get(name, empty)
+        after = new_get(name, empty)
         if before == after:
             continue
-        if spec.multi:
+        if multi:
             old_set, new_set = set(before), set(after)
             changes.append(
                 {
@@ -143,7 +172,7 @@ def diff_states(entity_type: EntityType, old: State, new: State) -> list[dict[st
                     "removed": sorted(old_set - new_set),
                 }
             )
-        elif spec.kind is FieldKind.JSON_MAP:
+        elif json_map:
             for key in sorted(set(before) | set(after)):
                 if before.get(key) != after.get(key):
                     changes.append(

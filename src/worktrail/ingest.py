@@ -47,13 +47,16 @@ def ingest(
         raise InvalidInput(
             f"the batch has {len(records)} records; at most {max_batch} are allowed per request"
         )
+    keys, external, creates = _lookups(records)
     with store.write(principal.org_id) as tx:
-        tx.prefetch(*_lookups(records))
+        tx.prefetch(keys, external)
+        tx.reserve_entity_ids(sum(1 for ref in creates if tx.get_entity_by_external(*ref) is None))
+        rec = Recorder(tx, principal, source="ingest")
         results: list[IngestResult] = []
         errors: list[dict[str, Any]] = []
         for index, record in enumerate(records):
             try:
-                results.append(_apply_record(tx, principal, index, record))
+                results.append(_apply_record(rec, principal, index, record))
             except WorktrailError as exc:
                 error = {"index": index, "message": exc.detail}
                 if "field" in exc.extra:
@@ -67,31 +70,36 @@ def ingest(
         return results
 
 
-def _lookups(records: list[Any]) -> tuple[list[str], list[tuple[EntityType, str]]]:
-    """The idempotency keys and external entity ids a batch names (best effort)."""
+def _lookups(
+    records: list[Any],
+) -> tuple[list[str], list[tuple[EntityType, str]], set[tuple[EntityType, str]]]:
+    """The idempotency keys and external entity ids a batch names, and those of its
+    snapshots, which create the entities that do not exist yet (best effort)."""
     keys: list[str] = []
     external: list[tuple[EntityType, str]] = []
-    types = {t.value: t for t in EntityType}
+    snapshots: set[tuple[EntityType, str]] = set()
     for record in records:
         if not isinstance(record, dict):
             continue
         key = record.get("idempotency_key")
         if isinstance(key, str):
             keys.append(key)
-        entity_type = types.get(record.get("type"))  # type: ignore[arg-type]
+        type_name = record.get("type")
+        entity_type = _TYPES.get(type_name) if isinstance(type_name, str) else None
         ident = record.get("id")
         if entity_type is not None and isinstance(ident, str):
             external.append((entity_type, ident))
-    return keys, external
+            if record.get("op", "snapshot") == "snapshot":
+                snapshots.add((entity_type, ident))
+    return keys, external, snapshots
 
 
-def _apply_record(
-    tx: WriteTransaction, principal: Principal, index: int, record: Any
-) -> IngestResult:
+def _apply_record(rec: Recorder, principal: Principal, index: int, record: Any) -> IngestResult:
+    tx = rec.tx
     if not isinstance(record, dict):
         raise InvalidInput("a record must be a JSON object")
-    unknown = sorted(set(record) - RECORD_KEYS)
-    if unknown:
+    if not RECORD_KEYS.issuperset(record):
+        unknown = sorted(set(record) - RECORD_KEYS)
         raise InvalidInput(
             f"unknown key(s) {', '.join(unknown)}; a record has {', '.join(sorted(RECORD_KEYS))}"
         )
@@ -108,7 +116,6 @@ def _apply_record(
             return IngestResult(index, "duplicate", tx.get_entity(original.subject_id), original)
     occurred_at = _occurred_at(record.get("occurred_at"), tx.now)
     actor = _actor(tx, principal, record)
-    rec = Recorder(tx, principal, source="ingest")
     entity = _find(tx, entity_type, record.get("id"))
     # actor None is a system change, so it is passed per record, not as the default
     common: dict[str, Any] = {"occurred_at": occurred_at, "idempotency_key": key, "actor": actor}
@@ -146,11 +153,14 @@ def _apply_record(
     return IngestResult(index, status, result.entity, result.event)
 
 
+_TYPES = {t.value: t for t in EntityType if t is not EntityType.ORGANIZATION}
+
+
 def _entity_type(value: Any) -> EntityType:
-    allowed = [t.value for t in EntityType if t is not EntityType.ORGANIZATION]
-    if value not in allowed:
-        raise InvalidInput(f"'type' must be one of {', '.join(allowed)}", field="type")
-    return EntityType(value)
+    entity_type = _TYPES.get(value) if isinstance(value, str) else None
+    if entity_type is None:
+        raise InvalidInput(f"'type' must be one of {', '.join(_TYPES)}", field="type")
+    return entity_type
 
 
 def _object(record: dict[str, Any], key: str) -> dict[str, Any]:

@@ -58,10 +58,11 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     required: bool = False
     max_length: int = 10_000
+    # whether the field holds a set of values (read on every diff: a plain attribute)
+    multi: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def multi(self) -> bool:
-        return self.kind in (FieldKind.REF_SET, FieldKind.TAG_SET)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "multi", self.kind in (FieldKind.REF_SET, FieldKind.TAG_SET))
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class Scope:
     id: int
 
     def __str__(self) -> str:
-        return f"{self.type.value}:{self.id}"
+        return f"{self.type._value_}:{self.id}"  # _value_: .value is a slower property
 
 
 class StoredEvent(NamedTuple):

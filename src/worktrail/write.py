@@ -155,6 +155,7 @@ class Recorder:
         self.source = source
         self._visible: frozenset[int] | None = None
         self._visible_loaded = False
+        self._context: dict[str, Any] | None = None  # the request's, once per recorder
 
     def load(self, entity_type: EntityType, entity_id: int) -> EntityRow:
         entity = self.tx.get_entity(entity_id)
@@ -223,11 +224,16 @@ class Recorder:
                 scopes=[Scope(entity_type, entity.id), *new_anc, *scopes_old],
                 actor=event_actor,
                 occurred_at=occurred_at if occurred_at is not None else self.tx.now,
-                context=current_request.get().to_json(self.source),
+                context=self._request_context(),
                 idempotency_key=idempotency_key,
             )
         )
         return WriteResult(entity, event)
+
+    def _request_context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = current_request.get().to_json(self.source)
+        return self._context
 
     # -- hierarchy -----------------------------------------------------------------------
 

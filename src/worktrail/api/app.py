@@ -94,6 +94,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
 def create_app_from_environment() -> FastAPI:
     """The application as configured by WORKTRAIL_* variables (uvicorn worker processes)."""
+    import gc
+
     from ..config import load_settings
 
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    gc.collect()  # as `worktrail serve` does: startup's objects out of full collections
+    gc.freeze()
+    return app

@@ -2,18 +2,85 @@
 
 from __future__ import annotations
 
+import email.message
+import json
+import re
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import InvalidInput
-from ..ingest import ingest
+from ..ingest import IngestResult, ingest
 from .deps import PrincipalDep, ServicesDep
 from .render import event_json
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+# The request body as FastAPI would document a JSON object body (it is read by hand below).
+BODY_SCHEMA = {
+    "content": {
+        "application/json": {
+            "schema": {"additionalProperties": True, "type": "object", "title": "Body"}
+        }
+    },
+    "required": True,
+}
+
+
+async def json_object_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, parsed with orjson: a batch of 1,000 records is parsed
+    several times faster than by the standard library and pydantic validation of every
+    value. The rules and errors are FastAPI's for a `dict` body parameter: JSON is read
+    when the content type is JSON, and anything else is a 422 naming the body."""
+    raw = await request.body()
+    if not raw:
+        raise _body_error("missing", "Field required")
+    content_type = request.headers.get("content-type") or "text/plain"
+    if content_type != "application/json":
+        message = email.message.Message()
+        message["content-type"] = content_type
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() != "application" or not (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            raise _body_error("dict_type", "Input should be a valid dictionary")
+    try:
+        if _LONG_NUMBER.search(raw):  # orjson reads integers past 64 bits as floats
+            raise orjson.JSONDecodeError("a long number", "", 0)
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # what orjson refuses or reads differently (NaN, integers past 64 bits), and the
+        # standard library's own message for malformed JSON
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body", exc.pos),
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": exc.msg},
+                    }
+                ]
+            ) from exc
+        except ValueError as exc:  # not UTF-8
+            raise HTTPException(400, "There was an error parsing the body") from exc
+    if not isinstance(body, dict):
+        raise _body_error("dict_type", "Input should be a valid dictionary")
+    return body
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{20}")
+
+
+def _body_error(kind: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": kind, "loc": ("body",), "msg": message}])
 
 
 @router.post(
@@ -25,9 +92,12 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
         "idempotency_key?}. All-or-nothing: one invalid record rejects the batch (422, "
         "naming each bad record). A known idempotency key returns the original event."
     ),
+    openapi_extra={"requestBody": BODY_SCHEMA},
 )
 def post_changes(
-    body: Annotated[dict[str, Any], Body()], services: ServicesDep, principal: PrincipalDep
+    body: Annotated[dict[str, Any], Depends(json_object_body)],
+    services: ServicesDep,
+    principal: PrincipalDep,
 ) -> Response:
     extra = sorted(set(body) - {"records"})
     if extra:
@@ -36,24 +106,20 @@ def post_changes(
     if not isinstance(records, list):
         raise InvalidInput("'records' must be a list of records")
     results = ingest(services.store, principal, records, services.settings.ingest_batch_max)
-    out = []
-    for result in results:
-        entity = result.entity
-        out.append(
-            {
-                "index": result.index,
-                "status": result.status,
-                "entity": {
-                    "type": entity.type.value,
-                    "id": entity.id,
-                    "external_id": entity.external_id,
-                }
-                if entity
-                else None,
-                "event": event_json(result.event) if result.event else None,
-            }
-        )
     recorded = sum(1 for r in results if r.status == "recorded")
     return Response(
-        orjson.dumps({"recorded": recorded, "results": out}), media_type="application/json"
+        orjson.dumps({"recorded": recorded, "results": [_result_json(r) for r in results]}),
+        media_type="application/json",
     )
+
+
+def _result_json(result: IngestResult) -> dict[str, Any]:
+    entity = result.entity
+    return {
+        "index": result.index,
+        "status": result.status,
+        "entity": {"type": entity.type.value, "id": entity.id, "external_id": entity.external_id}
+        if entity
+        else None,
+        "event": event_json(result.event) if result.event else None,
+    }

@@ -175,21 +175,95 @@ _SELECT_EXTERNAL = select(t.entities).where(
     _E.type == bindparam("entity_type"),
     _E.external_id == bindparam("external_id"),
 )
-_INSERT_ENTITY = insert(t.entities).returning(_E.id)
-_UPDATE_ENTITY = (
-    update(t.entities)
-    .where(_E.org_id == bindparam("b_org_id"), _E.id == bindparam("b_id"))
-    .values(
-        state=bindparam("b_state"),
-        container_id=bindparam("b_container_id"),
-        deleted=bindparam("b_deleted"),
-        version=bindparam("b_version"),
-        updated_at=bindparam("b_updated_at"),
-    )
-)
 _SELECT_BY_KEY = select(*_EVENT_COLUMNS).where(
     t.events.c.org_id == bindparam("org_id"), t.events.c.idempotency_key == bindparam("key")
 )
+_e = t.events.c
+_LAST_RECORDED = (
+    select(_e.recorded_at)
+    .where(_e.org_id == t.orgs.c.id, _e.seq == t.orgs.c.last_seq)
+    .scalar_subquery()
+)
+_SELECT_HEAD = (
+    select(t.orgs.c.last_seq, t.orgs.c.last_hash, _LAST_RECORDED.label("recorded"))
+    .where(t.orgs.c.id == bindparam("org_id"))
+    .with_for_update(of=t.orgs)
+)
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+# The appends of a write transaction go to the driver as prebuilt SQL with plain tuples:
+# SQLAlchemy's per-row parameter handling of an executemany costs more than the database's
+# insert. Columns in the order of the tuples WriteTransaction builds.
+EVENT_COLUMNS = (
+    "org_id",
+    "seq",
+    "occurred_at",
+    "recorded_at",
+    "actor_id",
+    "action",
+    "subject_type",
+    "subject_id",
+    "idempotency_key",
+    "schema_version",
+    "prev_hash",
+    "hash",
+    "data",
+)
+SCOPE_COLUMNS = ("org_id", "scope_type", "scope_id", "seq", "subject_type", "n")
+ENTITY_COLUMNS = (
+    "id",
+    "org_id",
+    "type",
+    "container_id",
+    "external_id",
+    "state",
+    "deleted",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class WriteSQL:
+    """The write path's SQL in one paramstyle ("?", sqlite3's; see `with_placeholder`)."""
+
+    insert_events: str = _insert_sql("events", EVENT_COLUMNS)
+    insert_scopes: str = _insert_sql("event_scopes", SCOPE_COLUMNS)
+    insert_entities: str = _insert_sql("entities", ENTITY_COLUMNS)
+    insert_entity_returning: str = _insert_sql("entities", ENTITY_COLUMNS[1:]) + " RETURNING id"
+    update_entity: str = (
+        "UPDATE entities SET state = ?, container_id = ?, deleted = ?, version = ?, "
+        "updated_at = ? WHERE org_id = ? AND id = ?"
+    )
+    move_head: str = "UPDATE orgs SET last_seq = ?, last_hash = ? WHERE id = ?"
+    # the last rank n of one (scope, subject type): a seek on ix_event_scopes_kind
+    last_rank: str = (
+        "(SELECT n FROM event_scopes WHERE org_id = ? AND scope_type = ? AND scope_id = ? "
+        "AND subject_type = ? ORDER BY seq DESC LIMIT 1)"
+    )
+
+    # lookups of a batch's idempotency keys and external ids: each is followed by a list of
+    # `mark`s in parentheses
+    events_by_key: str = (
+        f"SELECT {', '.join(c.name for c in _EVENT_COLUMNS)} FROM events "
+        "WHERE org_id = ? AND idempotency_key IN "
+    )
+    entities_by_external: str = (
+        f"SELECT {', '.join(c.name for c in t.entities.c)} FROM entities "
+        "WHERE org_id = ? AND type = ? AND external_id IN "
+    )
+    mark: str = "?"
+
+    def in_list(self, count: int) -> str:
+        return f"({', '.join([self.mark] * count)})"
+
+    def with_placeholder(self, mark: str) -> WriteSQL:
+        return WriteSQL(**{k: v.replace("?", mark) for k, v in self.__dict__.items()})
 
 
 _T = TypeVar("_T")
@@ -360,21 +434,11 @@ class Store:
         head's hash, read under the lock). Writers of different organizations lock
         different rows and never wait for each other; batches amortize the lock.
         """
-        e = t.events.c
-        last_recorded = (
-            select(e.recorded_at)
-            .where(e.org_id == t.orgs.c.id, e.seq == t.orgs.c.last_seq)
-            .scalar_subquery()
-        )
         with self._write_conn() as conn:
-            head = conn.execute(
-                select(t.orgs.c.last_seq, t.orgs.c.last_hash, last_recorded.label("recorded"))
-                .where(t.orgs.c.id == org_id)
-                .with_for_update(of=t.orgs)
-            ).first()
+            head = conn.execute(_SELECT_HEAD, {"org_id": org_id}).first()
             if head is None:
                 raise NotFound(f"organization {org_id} does not exist")
-            tx = WriteTransaction(self, conn, org_id, head.last_seq, head.last_hash)
+            tx = self._transaction(conn, org_id, head.last_seq, head.last_hash)
             # recorded_at never goes back within an organization, even if the clock does, so
             # a recorded-time window is a seq range (seek.py relies on it)
             tx.now = max(tx.now, head.recorded or 0)
@@ -382,6 +446,12 @@ class Store:
             tx.flush()
         if tx.last_seq != head.last_seq:
             self._committed(org_id)
+
+    def _transaction(
+        self, conn: Connection, org_id: int, last_seq: int, last_hash: str
+    ) -> WriteTransaction:
+        """The write transaction of this database (a store may batch its writes its own way)."""
+        return WriteTransaction(self, conn, org_id, last_seq, last_hash)
 
     @contextmanager
     def write_new_organization(self, state: State) -> Iterator[tuple[WriteTransaction, int]]:
@@ -412,7 +482,7 @@ class Store:
                     settings="{}",
                 )
             )
-            tx = WriteTransaction(self, conn, org_id, 0, GENESIS_HASH)
+            tx = self._transaction(conn, org_id, 0, GENESIS_HASH)
             yield tx, org_id
             tx.flush()
 
@@ -760,8 +830,13 @@ class Store:
 class WriteTransaction:
     """Entity reads and writes plus event appends inside one locked write transaction.
 
-    Appended events are buffered and inserted in one batch when the transaction ends.
+    Appended events, their scope rows, new entities (when their ids were reserved up front)
+    and entity updates are buffered and written in one batch when the transaction ends,
+    through the driver with prebuilt SQL. A store may write the batch its own way (COPY on
+    PostgreSQL) and allocate entity ids its own way, in a subclass (see Store._transaction).
     """
+
+    SQL = WriteSQL()
 
     def __init__(
         self, store: Store, conn: Connection, org_id: int, last_seq: int, last_hash: str
@@ -775,9 +850,14 @@ class WriteTransaction:
         self._cache: dict[int, EntityRow] = {}
         self._external: dict[tuple[EntityType, str], int] = {}
         self._dirty: dict[int, EntityRow] = {}
-        self._event_rows: list[dict[str, Any]] = []
-        self._scope_rows: list[dict[str, Any]] = []
+        self._new: dict[int, EntityRow] = {}  # inserted in this transaction, not yet written
+        self._id_pool: list[int] = []  # reserved entity ids, the next one last
+        self._event_rows: list[tuple[Any, ...]] = []
+        # per event: its scopes' types and its scopes, its seq and subject type
+        self._scope_rows: list[tuple[list[str], tuple[Scope, ...], int, str]] = []
         self._ranks: dict[tuple[str, int, str], int] = {}  # last n per scope and subject type
+        # scopes of entities created in this transaction: no scope rows before theirs
+        self._fresh_scopes: set[tuple[str, int]] = set()
         self._pending_keys: dict[str, Event] = {}
         self._absent_keys: set[str] = set()
         self._absent_external: set[tuple[EntityType, str]] = set()
@@ -785,10 +865,11 @@ class WriteTransaction:
     # entities
 
     def get_entity(self, entity_id: int) -> EntityRow | None:
+        cached = self._cache.get(entity_id)
+        if cached is not None:
+            return cached
         if not 0 < entity_id <= MAX_ID:
             return None
-        if entity_id in self._cache:
-            return self._cache[entity_id]
         row = self.conn.execute(
             _SELECT_ENTITY, {"org_id": self.org_id, "entity_id": entity_id}
         ).first()
@@ -814,6 +895,18 @@ class WriteTransaction:
         ).first()
         return self._remember(_entity(row)) if row is not None else None
 
+    def reserve_entity_ids(self, count: int) -> None:
+        """Allocate ids for about `count` entity inserts to come, so that the inserts are
+        written in one batch at the end instead of one statement each. A hint: inserts
+        beyond it are written one by one."""
+        if count > 0:
+            ids = self._allocate_entity_ids(count)
+            self._id_pool[:0] = sorted(ids, reverse=True)
+
+    def _allocate_entity_ids(self, count: int) -> list[int]:
+        """`count` fresh entity ids; none where the database assigns them only as it inserts."""
+        return []
+
     def insert_entity(
         self,
         entity_type: EntityType,
@@ -821,22 +914,38 @@ class WriteTransaction:
         container_id: int | None,
         external_id: str | None = None,
     ) -> EntityRow:
-        entity_id = self.conn.execute(
-            _INSERT_ENTITY,
-            {
-                "org_id": self.org_id,
-                "type": entity_type.value,
-                "container_id": container_id,
-                "external_id": external_id,
-                "state": orjson.dumps(state).decode(),
-                "deleted": False,
-                "version": 1,
-                "created_at": self.now,
-                "updated_at": self.now,
-            },
-        ).scalar_one()
-        return self._remember(
-            EntityRow(
+        now = self.now
+        if self._id_pool:
+            entity = EntityRow(
+                self._id_pool.pop(),
+                self.org_id,
+                entity_type,
+                container_id,
+                external_id,
+                state,
+                False,
+                1,
+                now,
+                now,
+            )
+            self._new[entity.id] = entity
+        else:
+            self._write_new_entities()  # so that the database's next id is past theirs
+            entity_id = self.conn.exec_driver_sql(
+                self.SQL.insert_entity_returning,
+                (
+                    self.org_id,
+                    entity_type.value,
+                    container_id,
+                    external_id,
+                    orjson.dumps(state).decode(),
+                    False,
+                    1,
+                    now,
+                    now,
+                ),
+            ).scalar_one()
+            entity = EntityRow(
                 entity_id,
                 self.org_id,
                 entity_type,
@@ -845,10 +954,12 @@ class WriteTransaction:
                 state,
                 False,
                 1,
-                self.now,
-                self.now,
+                now,
+                now,
             )
-        )
+        # ids are never reused (entities are never removed), so no scope rows precede these
+        self._fresh_scopes.add((entity_type.value, entity.id))
+        return self._remember(entity)
 
     def update_entity(
         self, entity: EntityRow, state: State, container_id: int | None, deleted: bool
@@ -866,7 +977,10 @@ class WriteTransaction:
             entity.created_at,
             self.now,
         )
-        self._dirty[entity.id] = updated
+        if entity.id in self._new:  # not written yet: it is inserted as it is now
+            self._new[entity.id] = updated
+        else:
+            self._dirty[entity.id] = updated
         return self._remember(updated)
 
     # events
@@ -881,11 +995,11 @@ class WriteTransaction:
 
     def prefetch(self, keys: Sequence[str], external: Sequence[tuple[EntityType, str]]) -> None:
         """Look up a batch's idempotency keys and external ids in a few queries up front."""
-        c = t.events.c
+        sql = self.SQL
         wanted = sorted(set(keys) - set(self._pending_keys))
         for chunk in _chunks(wanted):
-            rows = self.conn.execute(
-                select(*_EVENT_COLUMNS).where(c.org_id == self.org_id, c.idempotency_key.in_(chunk))
+            rows = self.conn.exec_driver_sql(
+                sql.events_by_key + sql.in_list(len(chunk)), (self.org_id, *chunk)
             ).all()
             for row in rows:
                 self._pending_keys[row.idempotency_key] = event_from_row(row)
@@ -896,12 +1010,9 @@ class WriteTransaction:
                 by_type.setdefault(entity_type, set()).add(external_id)
         for entity_type, ids in by_type.items():
             for chunk in _chunks(sorted(ids)):
-                rows = self.conn.execute(
-                    select(t.entities).where(
-                        _E.org_id == self.org_id,
-                        _E.type == entity_type.value,
-                        _E.external_id.in_(chunk),
-                    )
+                rows = self.conn.exec_driver_sql(
+                    sql.entities_by_external + sql.in_list(len(chunk)),
+                    (self.org_id, entity_type.value, *chunk),
                 ).all()
                 for row in rows:
                     self._remember(_entity(row))
@@ -910,144 +1021,186 @@ class WriteTransaction:
 
     def append(self, new: NewEvent) -> Event:
         """Give `new` the next seq and its hash link; it is written when the transaction ends."""
+        org_id = self.org_id
         seq = self.last_seq + 1
-        actor = new.actor.to_json() if new.actor else None
-        scopes = [str(s) for s in dict.fromkeys(new.scopes)]
-        body = hash_body(
-            org_id=self.org_id,
-            seq=seq,
-            occurred_at=new.occurred_at,
-            recorded_at=self.now,
-            actor=actor,
-            action=new.action.value,
-            subject_type=new.subject_type.value,
-            subject_id=new.subject_id,
-            changes=new.changes,
-            before=new.before,
-            after=new.after,
-            context=new.context,
-            scopes=scopes,
-            idempotency_key=new.idempotency_key,
-            schema_version=1,
-            prev_hash=self.last_hash,
+        now = self.now
+        prev_hash = self.last_hash
+        new_actor = new.actor
+        actor = new_actor.to_json() if new_actor else None
+        # Enum members hash and give their value in Python code: on this path, read the
+        # plain `_value_` and compare scopes by their text.
+        subject_type = new.subject_type._value_
+        scope_types = [s.type._value_ for s in new.scopes]
+        scopes = [f"{kind}:{s.id}" for kind, s in zip(scope_types, new.scopes, strict=True)]
+        unique_scopes = tuple(new.scopes)
+        if len(set(scopes)) < len(scopes):  # a move names some scopes twice: keep the first
+            first = {text: i for i, text in reversed(list(enumerate(scopes)))}
+            keep = sorted(first.values())
+            scopes = [scopes[i] for i in keep]
+            scope_types = [scope_types[i] for i in keep]
+            unique_scopes = tuple(unique_scopes[i] for i in keep)
+        changes, before, after, context = new.changes, new.before, new.after, new.context
+        key = new.idempotency_key
+        digest = event_hash(
+            hash_body(
+                org_id=org_id,
+                seq=seq,
+                occurred_at=new.occurred_at,
+                recorded_at=now,
+                actor=actor,
+                action=new.action._value_,
+                subject_type=subject_type,
+                subject_id=new.subject_id,
+                changes=changes,
+                before=before,
+                after=after,
+                context=context,
+                scopes=scopes,
+                idempotency_key=key,
+                schema_version=1,
+                prev_hash=prev_hash,
+            )
         )
-        digest = event_hash(body)
         data = {
             "actor": actor,
-            "changes": new.changes,
-            "before": new.before,
-            "after": new.after,
-            "context": new.context,
+            "changes": changes,
+            "before": before,
+            "after": after,
+            "context": context,
             "scopes": scopes,
         }
         self._event_rows.append(
-            {
-                "org_id": self.org_id,
-                "seq": seq,
-                "occurred_at": new.occurred_at,
-                "recorded_at": self.now,
-                "actor_id": new.actor.id if new.actor else None,
-                "action": new.action.value,
-                "subject_type": new.subject_type.value,
-                "subject_id": new.subject_id,
-                "idempotency_key": new.idempotency_key,
-                "schema_version": 1,
-                "prev_hash": self.last_hash,
-                "hash": digest,
-                "data": orjson.dumps(data).decode(),
-            }
-        )
-        subject_type = new.subject_type.value
-        for s in dict.fromkeys(new.scopes):
-            self._scope_rows.append(
-                {
-                    "org_id": self.org_id,
-                    "scope_type": s.type.value,
-                    "scope_id": s.id,
-                    "seq": seq,
-                    "subject_type": subject_type,
-                }
+            (
+                org_id,
+                seq,
+                new.occurred_at,
+                now,
+                new_actor.id if new_actor else None,
+                new.action._value_,
+                subject_type,
+                new.subject_id,
+                key,
+                1,
+                prev_hash,
+                digest,
+                orjson.dumps(data).decode(),
             )
-        event = Event(
-            org_id=self.org_id,
+        )
+        self._scope_rows.append((scope_types, unique_scopes, seq, subject_type))
+        # Event is a frozen dataclass, whose __init__ sets each field through
+        # object.__setattr__; filling its __dict__ at once is the same object, made faster.
+        event = Event.__new__(Event)
+        event.__dict__.update(
+            org_id=org_id,
             seq=seq,
             occurred_at=new.occurred_at,
-            recorded_at=self.now,
-            actor=new.actor,
+            recorded_at=now,
+            actor=new_actor,
             action=new.action,
             subject_type=new.subject_type,
             subject_id=new.subject_id,
-            changes=tuple(new.changes),
-            before=new.before,
-            after=new.after,
-            context=new.context,
-            scopes=tuple(dict.fromkeys(new.scopes)),
-            idempotency_key=new.idempotency_key,
-            prev_hash=self.last_hash,
+            changes=tuple(changes),
+            before=before,
+            after=after,
+            context=context,
+            scopes=unique_scopes,
+            idempotency_key=key,
+            prev_hash=prev_hash,
             hash=digest,
+            schema_version=1,
         )
-        if new.idempotency_key:
-            self._pending_keys[new.idempotency_key] = event
+        if key:
+            self._pending_keys[key] = event
         self.last_seq = seq
         self.last_hash = digest
         return event
 
-    def _rank_scope_rows(self) -> None:
-        """Give each buffered scope row its rank `n` among its scope's events of its subject
-        type: the last rank of each (scope, subject type) is read once per transaction (a
-        seek on ix_event_scopes_kind, many per statement) and counted on from there."""
-        keys = {(r["scope_type"], r["scope_id"], r["subject_type"]) for r in self._scope_rows}
-        missing = sorted(keys - self._ranks.keys())
-        s = t.event_scopes.c
-        for chunk in _chunks(missing, 200):
-            last = [
-                select(s.n)
-                .where(
-                    s.org_id == self.org_id,
-                    s.scope_type == scope_type,
-                    s.scope_id == scope_id,
-                    s.subject_type == subject_type,
-                )
-                .order_by(s.seq.desc())
-                .limit(1)
-                .scalar_subquery()
-                for scope_type, scope_id, subject_type in chunk
-            ]
-            row = self.conn.execute(select(*last)).one()
-            self._ranks.update(zip(chunk, (int(n or 0) for n in row), strict=True))
+    def _ranked_scope_rows(self) -> list[tuple[Any, ...]]:
+        """The buffered scope rows, each with its rank `n` among its scope's events of its
+        subject type: the last rank of each (scope, subject type) is read once per
+        transaction (a seek on ix_event_scopes_kind, many per statement) and counted on from
+        there; a scope of an entity created in this transaction counts from 0."""
         ranks = self._ranks
-        for r in self._scope_rows:
-            key = (r["scope_type"], r["scope_id"], r["subject_type"])
-            ranks[key] = r["n"] = ranks[key] + 1
+        fresh = self._fresh_scopes
+        keys = {
+            (st, s.id, subject)
+            for types, scopes, _, subject in self._scope_rows
+            for st, s in zip(types, scopes, strict=True)
+        }
+        missing = sorted(k for k in keys - ranks.keys() if (k[0], k[1]) not in fresh)
+        org_id = self.org_id
+        for chunk in _chunks(missing, 200):
+            sql = "SELECT " + ", ".join([self.SQL.last_rank] * len(chunk))
+            params = tuple(v for st, sid, subject in chunk for v in (org_id, st, sid, subject))
+            row = self.conn.exec_driver_sql(sql, params).one()
+            ranks.update(zip(chunk, (int(n or 0) for n in row), strict=True))
+        out = []
+        for types, scopes, seq, subject in self._scope_rows:
+            for st, s in zip(types, scopes, strict=True):
+                key = (st, s.id, subject)
+                n = ranks[key] = ranks.get(key, 0) + 1
+                out.append((org_id, st, s.id, seq, subject, n))
+        return out
 
     def flush(self) -> None:
-        """Write buffered entity states, insert buffered events and scopes, move the head."""
+        """Write new entities and entity states, insert buffered events and scopes, move the
+        head."""
+        self._write_new_entities()
         if self._dirty:
-            self.conn.execute(
-                _UPDATE_ENTITY,
+            self._update_entities(
                 [
-                    {
-                        "b_org_id": self.org_id,
-                        "b_id": e.id,
-                        "b_state": orjson.dumps(e.state).decode(),
-                        "b_container_id": e.container_id,
-                        "b_deleted": e.deleted,
-                        "b_version": e.version,
-                        "b_updated_at": e.updated_at,
-                    }
+                    (
+                        orjson.dumps(e.state).decode(),
+                        e.container_id,
+                        e.deleted,
+                        e.version,
+                        e.updated_at,
+                        self.org_id,
+                        e.id,
+                    )
                     for e in self._dirty.values()
-                ],
+                ]
             )
             self._dirty.clear()
         if not self._event_rows:
             return
-        self._rank_scope_rows()
-        self.conn.execute(insert(t.events), self._event_rows)
-        self.conn.execute(insert(t.event_scopes), self._scope_rows)
-        self.conn.execute(
-            update(t.orgs)
-            .where(t.orgs.c.id == self.org_id)
-            .values(last_seq=self.last_seq, last_hash=self.last_hash)
-        )
+        self._insert_events(self._event_rows, self._ranked_scope_rows())
+        self.conn.exec_driver_sql(self.SQL.move_head, (self.last_seq, self.last_hash, self.org_id))
         self._event_rows.clear()
         self._scope_rows.clear()
+
+    def _write_new_entities(self) -> None:
+        if not self._new:
+            return
+        self._insert_entities(
+            [
+                (
+                    e.id,
+                    e.org_id,
+                    e.type.value,
+                    e.container_id,
+                    e.external_id,
+                    orjson.dumps(e.state).decode(),
+                    e.deleted,
+                    e.version,
+                    e.created_at,
+                    e.updated_at,
+                )
+                for e in self._new.values()
+            ]
+        )
+        self._new.clear()
+
+    # The batch writes, as tuples in the column orders of ENTITY_COLUMNS, EVENT_COLUMNS and
+    # SCOPE_COLUMNS (and WriteSQL.update_entity's parameters).
+
+    def _insert_entities(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.exec_driver_sql(self.SQL.insert_entities, rows)
+
+    def _update_entities(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.exec_driver_sql(self.SQL.update_entity, rows)
+
+    def _insert_events(self, events: list[tuple[Any, ...]], scopes: list[tuple[Any, ...]]) -> None:
+        self.conn.exec_driver_sql(self.SQL.insert_events, events)
+        if scopes:
+            self.conn.exec_driver_sql(self.SQL.insert_scopes, scopes)

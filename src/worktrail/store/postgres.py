@@ -3,10 +3,26 @@ transaction locks its organization's head row (SELECT ... FOR UPDATE, see Store.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine
 
 from ..config import Settings
-from .base import Store
+from ..errors import Conflict, StoreError
+from .base import (
+    ENTITY_COLUMNS,
+    EVENT_COLUMNS,
+    SCOPE_COLUMNS,
+    Store,
+    WriteSQL,
+    WriteTransaction,
+)
+
+_COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
+_COPY_SCOPES = f"COPY event_scopes ({', '.join(SCOPE_COLUMNS)}) FROM STDIN"
+_COPY_ENTITIES = f"COPY entities ({', '.join(ENTITY_COLUMNS)}) FROM STDIN"
+_NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
 
 
 def normalize_url(url: str) -> str:
@@ -17,8 +33,42 @@ def normalize_url(url: str) -> str:
     return url
 
 
+class PostgresWriteTransaction(WriteTransaction):
+    """Batches go in by COPY, the fastest way into PostgreSQL, inside the transaction."""
+
+    SQL = WriteSQL().with_placeholder("%s")
+
+    def _allocate_entity_ids(self, count: int) -> list[int]:
+        return [int(i) for i in self.conn.exec_driver_sql(_NEXT_IDS, (count,)).scalars()]
+
+    def _insert_entities(self, rows: list[tuple[Any, ...]]) -> None:
+        self._copy(_COPY_ENTITIES, rows)
+
+    def _insert_events(self, events: list[tuple[Any, ...]], scopes: list[tuple[Any, ...]]) -> None:
+        self._copy(_COPY_EVENTS, events)
+        if scopes:
+            self._copy(_COPY_SCOPES, scopes)
+
+    def _copy(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.IntegrityError as exc:
+            raise Conflict(f"conflicting write: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+
 class PostgresStore(Store):
     dialect_name = "postgresql"
+
+    def _transaction(
+        self, conn: Connection, org_id: int, last_seq: int, last_hash: str
+    ) -> WriteTransaction:
+        return PostgresWriteTransaction(self, conn, org_id, last_seq, last_hash)
 
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
         engine = create_engine(

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
 from ..config import Settings
-from .base import Store
+from .base import Store, WriteTransaction
 
 # Page cache per connection, in KiB. Readers are many and mostly walk indexes in order, and
 # the operating system caches the file for all of them; the writer revisits the same pages.
@@ -33,8 +33,24 @@ def _on_connect(cache_kib: int) -> Any:
     return configure
 
 
+class SQLiteWriteTransaction(WriteTransaction):
+    def _allocate_entity_ids(self, count: int) -> list[int]:
+        # The writer holds the database's write lock from BEGIN IMMEDIATE to commit, so no
+        # one else inserts meanwhile: ids go on from the largest in use, as SQLite itself
+        # would choose them (rowids of entities, which are never removed), past those
+        # handed out in this transaction and not yet written.
+        top = self.conn.exec_driver_sql("SELECT max(id) FROM entities").scalar()
+        start = max(int(top or 0), max(self._new, default=0), max(self._id_pool, default=0)) + 1
+        return list(range(start, start + count))
+
+
 class SQLiteStore(Store):
     dialect_name = "sqlite"
+
+    def _transaction(
+        self, conn: Connection, org_id: int, last_seq: int, last_hash: str
+    ) -> WriteTransaction:
+        return SQLiteWriteTransaction(self, conn, org_id, last_seq, last_hash)
 
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
         if ":memory:" in url or url.rstrip("/") == "sqlite:":
