@@ -33,6 +33,16 @@ def _on_connect(cache_kib: int) -> Any:
     return configure
 
 
+def _begin_with(statement: str) -> Any:
+    """A "begin" listener that sends `statement` on the driver's connection directly: every
+    read starts a transaction, and SQLAlchemy's execution path costs more than the BEGIN."""
+
+    def begin(conn: Connection) -> None:
+        conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+
+    return begin
+
+
 class SQLiteWriteTransaction(WriteTransaction):
     def _allocate_entity_ids(self, count: int) -> list[int]:
         # The writer holds the database's write lock from BEGIN IMMEDIATE to commit, so no
@@ -76,5 +86,5 @@ class SQLiteStore(Store):
             (reader, "BEGIN", READER_CACHE_KIB),
         ):
             event.listen(engine, "connect", _on_connect(cache))
-            event.listen(engine, "begin", lambda conn, sql=begin: conn.exec_driver_sql(sql))
+            event.listen(engine, "begin", _begin_with(begin))
         return writer, reader
