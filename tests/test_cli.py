@@ -189,3 +189,22 @@ def test_serve_with_workers_keeps_seq_gapless(tmp_path: Path) -> None:
         ).json()["data"]
     assert [e["seq"] for e in events] == list(range(1, 44))
     assert "OK: 43 events" in run("verify", "--database-url", url)
+
+
+def test_bench_runs_the_suite_of_the_checkout() -> None:
+    # `worktrail bench` hands its arguments to `python -m bench` in the checkout
+    result = subprocess.run(
+        [sys.executable, "-m", "worktrail.cli", "bench", "--figures", "nonsense"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "unknown figures: nonsense" in result.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "worktrail.cli", "bench", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0 and "--figures" in shown.stdout

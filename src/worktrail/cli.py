@@ -432,10 +432,6 @@ def verify(org: OrgOption = None, database_url: DatabaseUrl = None) -> None:
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
@@ -456,3 +452,7 @@ def bench(ctx: typer.Context) -> None:
         raise typer.Exit(2)
     result = subprocess.run([sys.executable, "-m", "bench", *ctx.args], cwd=checkout)
     raise typer.Exit(result.returncode)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
