@@ -213,6 +213,8 @@ EVENT_COLUMNS = (
     "hash",
     "data",
 )
+# the columns of an event that event_from_row reads, as the lookups by key select them
+KEY_LOOKUP_COLUMNS = tuple(c.name for c in _EVENT_COLUMNS)
 SCOPE_COLUMNS = ("org_id", "scope_type", "scope_id", "seq", "subject_type", "n")
 ENTITY_COLUMNS = (
     "id",
@@ -250,11 +252,11 @@ class WriteSQL:
     # lookups of a batch's idempotency keys and external ids: each is followed by a list of
     # `mark`s in parentheses
     events_by_key: str = (
-        f"SELECT {', '.join(c.name for c in _EVENT_COLUMNS)} FROM events "
+        f"SELECT {', '.join(KEY_LOOKUP_COLUMNS)} FROM events "
         "WHERE org_id = ? AND idempotency_key IN "
     )
     entities_by_external: str = (
-        f"SELECT {', '.join(c.name for c in t.entities.c)} FROM entities "
+        f"SELECT {', '.join(ENTITY_COLUMNS)} FROM entities "
         "WHERE org_id = ? AND type = ? AND external_id IN "
     )
     mark: str = "?"
@@ -995,12 +997,9 @@ class WriteTransaction:
 
     def prefetch(self, keys: Sequence[str], external: Sequence[tuple[EntityType, str]]) -> None:
         """Look up a batch's idempotency keys and external ids in a few queries up front."""
-        sql = self.SQL
         wanted = sorted(set(keys) - set(self._pending_keys))
         for chunk in _chunks(wanted):
-            rows = self.conn.exec_driver_sql(
-                sql.events_by_key + sql.in_list(len(chunk)), (self.org_id, *chunk)
-            ).all()
+            rows = self._events_by_keys(chunk)
             for row in rows:
                 self._pending_keys[row.idempotency_key] = event_from_row(row)
             self._absent_keys.update(set(chunk) - {r.idempotency_key for r in rows})
@@ -1010,14 +1009,27 @@ class WriteTransaction:
                 by_type.setdefault(entity_type, set()).add(external_id)
         for entity_type, ids in by_type.items():
             for chunk in _chunks(sorted(ids)):
-                rows = self.conn.exec_driver_sql(
-                    sql.entities_by_external + sql.in_list(len(chunk)),
-                    (self.org_id, entity_type.value, *chunk),
-                ).all()
+                rows = self._entities_by_external(entity_type.value, chunk)
                 for row in rows:
                     self._remember(_entity(row))
                 found = {r.external_id for r in rows}
                 self._absent_external.update((entity_type, x) for x in chunk if x not in found)
+
+    def _events_by_keys(self, keys: list[str]) -> Sequence[Any]:
+        """The events of this organization with these idempotency keys (columns as
+        WriteSQL.events_by_key selects them)."""
+        sql = self.SQL
+        return self.conn.exec_driver_sql(
+            sql.events_by_key + sql.in_list(len(keys)), (self.org_id, *keys)
+        ).all()
+
+    def _entities_by_external(self, entity_type: str, external_ids: list[str]) -> Sequence[Any]:
+        """The entities of this organization of a type with these external ids."""
+        sql = self.SQL
+        return self.conn.exec_driver_sql(
+            sql.entities_by_external + sql.in_list(len(external_ids)),
+            (self.org_id, entity_type, *external_ids),
+        ).all()
 
     def append(self, new: NewEvent) -> Event:
         """Give `new` the next seq and its hash link; it is written when the transaction ends."""

@@ -3,6 +3,7 @@ transaction locks its organization's head row (SELECT ... FOR UPDATE, see Store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -13,6 +14,7 @@ from ..errors import Conflict, StoreError
 from .base import (
     ENTITY_COLUMNS,
     EVENT_COLUMNS,
+    KEY_LOOKUP_COLUMNS,
     SCOPE_COLUMNS,
     Store,
     WriteSQL,
@@ -22,6 +24,21 @@ from .base import (
 _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
 _COPY_SCOPES = f"COPY event_scopes ({', '.join(SCOPE_COLUMNS)}) FROM STDIN"
 _COPY_ENTITIES = f"COPY entities ({', '.join(ENTITY_COLUMNS)}) FROM STDIN"
+# A batch's lookups by idempotency key and by external id: one probe of the unique index per
+# value (a lateral join), whatever the planner's statistics say. With `IN (...)` a young or
+# unanalyzed table gets a plan that filters all of the organization's rows, per batch.
+_EVENTS_BY_KEYS = (
+    f"SELECT {', '.join('e.' + c for c in KEY_LOOKUP_COLUMNS)} "
+    "FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL ("
+    f"SELECT {', '.join(KEY_LOOKUP_COLUMNS)} FROM events "
+    "WHERE org_id = %s AND idempotency_key = k.key) AS e"
+)
+_ENTITIES_BY_EXTERNAL = (
+    f"SELECT {', '.join('e.' + c for c in ENTITY_COLUMNS)} "
+    "FROM unnest(%s::text[]) AS k(external_id) CROSS JOIN LATERAL ("
+    f"SELECT {', '.join(ENTITY_COLUMNS)} FROM entities "
+    "WHERE org_id = %s AND type = %s AND external_id = k.external_id) AS e"
+)
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
 
 
@@ -40,6 +57,14 @@ class PostgresWriteTransaction(WriteTransaction):
 
     def _allocate_entity_ids(self, count: int) -> list[int]:
         return [int(i) for i in self.conn.exec_driver_sql(_NEXT_IDS, (count,)).scalars()]
+
+    def _events_by_keys(self, keys: list[str]) -> Sequence[Any]:
+        return self.conn.exec_driver_sql(_EVENTS_BY_KEYS, (keys, self.org_id)).all()
+
+    def _entities_by_external(self, entity_type: str, external_ids: list[str]) -> Sequence[Any]:
+        return self.conn.exec_driver_sql(
+            _ENTITIES_BY_EXTERNAL, (external_ids, self.org_id, entity_type)
+        ).all()
 
     def _insert_entities(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy(_COPY_ENTITIES, rows)
