@@ -46,3 +46,25 @@ def print_table(table: list[list[str]]) -> None:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def ingest_records(first: int, project_id: int, size: int = 1000) -> list[dict[str, Any]]:
+    """One batch for POST /api/v1/changes: half snapshots creating tasks, half explicit
+    changes with idempotency keys; record numbers `first` + 1 onwards."""
+    records: list[dict[str, Any]] = []
+    for i in range(size):
+        n = first + i + 1
+        if i % 2 == 0:
+            state = {"name": f"task {n}", "project": project_id, "tags": ["x"]}
+            records.append({"type": "task", "id": f"t-{n}", "state": state})
+        else:
+            records.append(
+                {
+                    "op": "change",
+                    "type": "task",
+                    "id": f"t-{n - 1}",
+                    "changes": [{"field": "notes", "new": f"n{n}"}],
+                    "idempotency_key": f"k-{n}",
+                }
+            )
+    return records

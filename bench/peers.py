@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
@@ -31,7 +32,16 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from .common import summary
+from worktrail.auth import principal_for_user
+from worktrail.config import Settings
+from worktrail.ingest import ingest
+from worktrail.model import Action, Actor, EntityType, NewEvent, Scope
+from worktrail.orgs import create_organization
+from worktrail.query import EventQuery, run_query, run_query_stored
+from worktrail.store import open_store
+from worktrail.write import Writer
+
+from .common import ingest_records, summary
 from .load import get, wrk_load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -236,6 +246,97 @@ def worktrail_read_pages(
                     raise RuntimeError(f"the history ended after {read} of {n_events} events")
             rates.append(read / (time.perf_counter() - started))
     return {"read_pages_events": n_events, "read_pages_events_per_s": summary(rates)}
+
+
+def new_event_batch(first: int, size: int, now: int) -> list[NewEvent]:
+    """The events of `stored_batch` as worktrail appends them: a task created, then its tags
+    changed, with the same actor, states, context and scopes."""
+    actor = Actor(**ACTOR)
+    out = []
+    for n in range(first, first + size, 2):
+        before = task_state(n)
+        after = {**before, "tags": ["needs-review", "urgent"]}
+        scopes = [
+            Scope(EntityType.TASK, n + 1),
+            Scope(EntityType.PROJECT, 4197),
+            Scope(EntityType.WORKSPACE, 45),
+        ]
+        for action, changes, old, new in (
+            (Action.CREATED, [], None, before),
+            (Action.UPDATED, CHANGE, before, after),
+        ):
+            out.append(
+                NewEvent(
+                    action,
+                    EntityType.TASK,
+                    n + 1,
+                    changes,
+                    old,
+                    new,
+                    scopes,
+                    actor,
+                    now,
+                    {"source": "bench"},
+                )
+            )
+    return out
+
+
+def worktrail_store_figures(backend: Backend, rounds: int, batches: int) -> dict[str, Any]:
+    """worktrail used as a library beside the event-store peer, on a fresh database a round
+    with the same number of events:
+
+    - append: the same events as the peer's, one write transaction per batch of 1,000
+      (`Store.write` + `append`: seq under the organization's lock, hash chain, scope rows);
+    - ingest: batches of 1,000 sidecar records through `ingest` (entity state, diffs,
+      idempotency keys on top of the append);
+    - read: the history from the start in pages of 100 (`run_query_stored`), every event's
+      document decoded, as the peer's read decodes every event's state; and the same pages
+      as `Event` objects (`run_query`).
+    """
+    out: dict[str, list[float]] = {}
+    n = batches * BATCH
+    for i in range(rounds):
+        store = open_store(Settings(database_url=backend.url(f"peer_wt_{i}", fresh=True)))
+        try:
+            store.migrate()
+            org = create_organization(store, "Bench", "Bench Owner", "owner@bench.test")
+            first = store.head_seq(org.org_id)
+            started = time.perf_counter()
+            for b in range(batches):
+                with store.write(org.org_id) as tx:
+                    for event in new_event_batch(b * BATCH, BATCH, tx.now):
+                        tx.append(event)
+            out.setdefault("append", []).append(n / (time.perf_counter() - started))
+            for name, run in (("read", run_query_stored), ("read_parsed", run_query)):
+                query = EventQuery(org_id=org.org_id, ascending=True, limit=PAGE, after_seq=first)
+                read, started = 0, time.perf_counter()
+                while True:
+                    page = run(store, query)
+                    if run is run_query_stored:
+                        for row in page.events:
+                            orjson.loads(row.data)
+                    read += len(page.events)
+                    if not page.has_more:
+                        break
+                    query = replace(query, after_seq=page.position)
+                out.setdefault(name, []).append(read / (time.perf_counter() - started))
+                if read != n:
+                    raise RuntimeError(f"read {read} events of {n}")
+            user = store.get_entity(org.org_id, org.owner_id)
+            assert user is not None
+            owner = principal_for_user(user)
+            writer = Writer(store)
+            ws = writer.create(owner, EntityType.WORKSPACE, {"name": "Bench"}).entity
+            values = {"name": "P", "workspace": ws.id}
+            project = writer.create(owner, EntityType.PROJECT, values).entity
+            started = time.perf_counter()
+            for b in range(batches):
+                ingest(store, owner, ingest_records(b * BATCH, project.id), BATCH)
+            out.setdefault("ingest", []).append(n / (time.perf_counter() - started))
+        finally:
+            store.close()
+    return {f"worktrail_store_{k}_events_per_s": summary(v) for k, v in out.items()}
 
 
 # -- Datasette -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from worktrail.orgs import create_organization
 from worktrail.query import CursorCodec, EventQuery, Scope, encode_position
 from worktrail.store import Store, open_store
 
-from .common import percentile, print_table, summary, write_results
+from .common import ingest_records, percentile, print_table, summary, write_results
 from .copy_store import copy_sqlite_to_postgres
 from .load import Load, get, wrk_load
 
@@ -197,23 +197,8 @@ def batch_ingest(base: str, store: Store, rounds: int, batches: int = 10) -> dic
         for _ in range(rounds):
             written, started = 0, time.perf_counter()
             for _ in range(batches):
-                records = []
-                for i in range(1000):
-                    n += 1
-                    if i % 2 == 0:
-                        state = {"name": f"task {n}", "project": project["id"], "tags": ["x"]}
-                        records.append({"type": "task", "id": f"t-{n}", "state": state})
-                    else:
-                        change = [{"field": "notes", "new": f"n{n}"}]
-                        records.append(
-                            {
-                                "op": "change",
-                                "type": "task",
-                                "id": f"t-{n - 1}",
-                                "changes": change,
-                                "idempotency_key": f"k-{n}",
-                            }
-                        )
+                records = ingest_records(n, project["id"])
+                n += len(records)
                 response = c.post("/api/v1/changes", json={"records": records})
                 response.raise_for_status()
                 written += response.json()["recorded"]
@@ -427,12 +412,24 @@ def peer_figures(
 
     print("  eventsourcing ...", flush=True)
     out = peers.eventsourcing_peer(backend, rounds, batches)
-    print("  worktrail read pages ...", flush=True)
+    print("  worktrail as a library ...", flush=True)
+    out.update(peers.worktrail_store_figures(backend, rounds, batches))
+    print("  worktrail read pages over HTTP ...", flush=True)
     out.update(peers.worktrail_read_pages(base, headers, out["peer_eventsourcing_events"], rounds))
-    out["read_to_eventsourcing_read_ratio"] = (
-        out["read_pages_events_per_s"]["median"]
-        / out["peer_eventsourcing_read_events_per_s"]["median"]
+    peer_append = out["peer_eventsourcing_append_events_per_s"]["median"]
+    peer_read = out["peer_eventsourcing_read_events_per_s"]["median"]
+    # like for like: both libraries in-process on a fresh database, same events and batches
+    out["append_to_eventsourcing_ratio"] = (
+        out["worktrail_store_append_events_per_s"]["median"] / peer_append
     )
+    out["ingest_to_eventsourcing_ratio"] = (
+        out["worktrail_store_ingest_events_per_s"]["median"] / peer_append
+    )
+    out["read_to_eventsourcing_ratio"] = (
+        out["worktrail_store_read_events_per_s"]["median"] / peer_read
+    )
+    # and what a client of the HTTP API gets, against the library in-process
+    out["http_read_to_eventsourcing_ratio"] = out["read_pages_events_per_s"]["median"] / peer_read
     if backend.server is None:
         print("  datasette ...", flush=True)
         path = Path(url.removeprefix("sqlite:///"))
@@ -484,7 +481,7 @@ def run_backend(
                     peer_figures(backend, base, headers, url, org_id, rounds, batches, seconds)
                 )
                 if "ingest_events_per_s" in results:
-                    results["ingest_to_eventsourcing_append_ratio"] = (
+                    results["http_ingest_to_eventsourcing_append_ratio"] = (
                         results["ingest_events_per_s"]["median"]
                         / results["peer_eventsourcing_append_events_per_s"]["median"]
                     )
