@@ -104,7 +104,7 @@ def wrk_load(
                 f"--threads={min(2, clients)}",
                 f"--connections={clients}",
                 f"--duration={max(1, round(seconds))}s",
-                "--timeout=30s",
+                f"--timeout={max(30, round(seconds) * 4)}s",
                 f"--script={f.name}",
                 base_url.rstrip("/") + "/",
             ],

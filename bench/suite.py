@@ -16,6 +16,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from worktrail.store import Store, open_store
 
 from .common import ingest_records, percentile, print_table, summary, write_results
 from .copy_store import copy_sqlite_to_postgres
-from .load import Load, get, wrk_load
+from .load import Load, LoadError, get, wrk_load
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
@@ -325,10 +326,14 @@ def dialect_requests(
             request = get(path, params)
             # long enough for every client to finish a few of the heavier requests
             duration = max(seconds, 3 * CLIENTS * statistics.median(singles) / 1000)
-            loads = [
-                wrk_load(base, [request], {**headers, **extra}, seconds=duration)
-                for _ in range(rounds)
-            ]
+            try:
+                loads = [
+                    wrk_load(base, [request], {**headers, **extra}, seconds=duration)
+                    for _ in range(rounds)
+                ]
+            except LoadError as exc:
+                out[f"{name}_16_clients_error"] = str(exc)[:200]
+                continue
             concurrent_figures(name, loads, out, "_16_clients")
     return out
 
@@ -459,45 +464,61 @@ def run_backend(
         results: dict[str, Any] = {"backend": kind, "store_events": store.head_seq(org_id)}
         # batches of 1,000 events appended a round, by worktrail and by the event-store peer
         batches = max(1, min(10, events // 1000))
-        if "raw" in figures:
-            print("raw insert ...", flush=True)
-            results.update(raw_insert(backend, store, org_id, min(100_000, events), rounds))
+        raw_n = min(100_000, events)
+
+        def figure(name: str, title: str, run: Callable[[], dict[str, Any]]) -> None:
+            """Run one figure if it was asked for; a failure is recorded, and the rest run."""
+            if name not in figures:
+                return
+            print(f"{title} ...", flush=True)
+            try:
+                results.update(run())
+            except Exception as exc:  # reported in the table and by the exit status
+                results[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                print(f"  failed: {results[f'{name}_error']}", flush=True)
+
+        def ratio(name: str, numerator: str, denominator: str) -> None:
+            if numerator in results and denominator in results:
+                results[name] = results[numerator]["median"] / results[denominator]["median"]
+
+        figure("raw", "raw insert", lambda: raw_insert(backend, store, org_id, raw_n, rounds))
         with serve(url, data) as server:
             base = server.base_url
-            if "ingest" in figures:
-                print("batch ingest ...", flush=True)
-                results.update(batch_ingest(base, store, rounds, batches))
-                if "raw_insert_events_per_s" in results:
-                    results["ingest_to_raw_ratio"] = (
-                        results["ingest_events_per_s"]["median"]
-                        / results["raw_insert_events_per_s"]["median"]
-                    )
-            if "pages" in figures:
-                print("history pages ...", flush=True)
-                results.update(history_pages(base, headers, store, org_id, rounds, seconds))
-            if "peers" in figures:
-                print("peers ...", flush=True)
-                results.update(
-                    peer_figures(backend, base, headers, url, org_id, rounds, batches, seconds)
-                )
-                if "ingest_events_per_s" in results:
-                    results["http_ingest_to_eventsourcing_append_ratio"] = (
-                        results["ingest_events_per_s"]["median"]
-                        / results["peer_eventsourcing_append_events_per_s"]["median"]
-                    )
-            if "dialects" in figures:
-                print("dialects ...", flush=True)
-                results.update(dialect_requests(base, headers, store, org_id, rounds, seconds))
-            if "writes" in figures:
-                print("single writes ...", flush=True)
-                results.update(single_writes(base, headers, store, org_id, rounds, seconds))
-            if "tail" in figures:
-                print("tail latency ...", flush=True)
-                results.update(tail_latency(base, headers, store, org_id))
-        if "export" in figures:  # on a server of its own, so its peak RSS is the export's
-            print("export ...", flush=True)
+            figure("ingest", "batch ingest", lambda: batch_ingest(base, store, rounds, batches))
+            ratio("ingest_to_raw_ratio", "ingest_events_per_s", "raw_insert_events_per_s")
+            figure(
+                "pages",
+                "history pages",
+                lambda: history_pages(base, headers, store, org_id, rounds, seconds),
+            )
+            figure(
+                "peers",
+                "peers",
+                lambda: peer_figures(backend, base, headers, url, org_id, rounds, batches, seconds),
+            )
+            ratio(
+                "http_ingest_to_eventsourcing_append_ratio",
+                "ingest_events_per_s",
+                "peer_eventsourcing_append_events_per_s",
+            )
+            figure(
+                "dialects",
+                "dialects",
+                lambda: dialect_requests(base, headers, store, org_id, rounds, seconds),
+            )
+            figure(
+                "writes",
+                "single writes",
+                lambda: single_writes(base, headers, store, org_id, rounds, seconds),
+            )
+            figure("tail", "tail latency", lambda: tail_latency(base, headers, store, org_id))
+
+        def export_alone() -> dict[str, Any]:
+            # on a server of its own, so that its peak RSS is the export's
             with serve(url, data) as server:
-                results.update(export(server.base_url, headers, server.process.pid))
+                return export(server.base_url, headers, server.process.pid)
+
+        figure("export", "export", export_alone)
         store.close()
         return results
     finally:
@@ -542,6 +563,7 @@ def main() -> None:
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    failed = False
     for kind in kinds:
         figures = tuple(f for f in args.figures.split(",") if f)
         unknown = set(figures) - set(FIGURES)
@@ -554,6 +576,9 @@ def main() -> None:
         print_table(table)
         path = write_results(name, results, table)
         print(f"\nwritten to {path}\n")
+        failed = failed or any(key.endswith("_error") for key in results)
+    if failed:
+        raise SystemExit("some figures failed (the *_error rows above)")
 
 
 if __name__ == "__main__":
