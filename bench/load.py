@@ -10,9 +10,11 @@ one core, and reports every request's latency; a small Lua script picks each req
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +129,22 @@ def wrk_load(
         p50_ms=summary["p50_us"] / 1000,
         p99_ms=summary["p99_us"] / 1000,
     )
+
+
+def wait_idle(pid: int, quiet: float = 0.5, timeout: float = 300.0) -> None:
+    """Wait until process `pid` has used (almost) no CPU for `quiet` seconds: requests of an
+    earlier load that wrk stopped waiting for may still be running in the server."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    deadline = time.monotonic() + timeout
+    before = cpu()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = cpu()
+        if now - before < quiet * 0.05:
+            return
+        before = now

@@ -34,12 +34,12 @@ from worktrail.store import Store, open_store
 
 from .common import ingest_records, percentile, print_table, summary, write_results
 from .copy_store import copy_sqlite_to_postgres
-from .load import Load, LoadError, get, wrk_load
+from .load import Load, LoadError, get, wait_idle, wrk_load
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from tests.live import serve  # noqa: E402
+from tests.live import LiveServer, serve  # noqa: E402
 from tests.pgcluster import PostgresServer, start_postgres  # noqa: E402
 
 CLIENTS = 16
@@ -471,6 +471,8 @@ def run_backend(
             if name not in figures:
                 return
             print(f"{title} ...", flush=True)
+            if live is not None:
+                wait_idle(live.process.pid)
             try:
                 results.update(run())
             except Exception as exc:  # reported in the table and by the exit status
@@ -481,9 +483,10 @@ def run_backend(
             if numerator in results and denominator in results:
                 results[name] = results[numerator]["median"] / results[denominator]["median"]
 
+        live: LiveServer | None = None
         figure("raw", "raw insert", lambda: raw_insert(backend, store, org_id, raw_n, rounds))
         with serve(url, data) as server:
-            base = server.base_url
+            live, base = server, server.base_url
             figure("ingest", "batch ingest", lambda: batch_ingest(base, store, rounds, batches))
             ratio("ingest_to_raw_ratio", "ingest_events_per_s", "raw_insert_events_per_s")
             figure(
@@ -518,6 +521,7 @@ def run_backend(
             with serve(url, data) as server:
                 return export(server.base_url, headers, server.process.pid)
 
+        live = None
         figure("export", "export", export_alone)
         store.close()
         return results
