@@ -242,15 +242,17 @@ def history_pages(
     query = EventQuery(org_id=org_id, limit=100)
     deep = encode_position(codec, query, deep_at)
     out: dict[str, Any] = {"deep_page_position": head - deep_at}
-    cases = (
+    cases: tuple[tuple[str, dict[str, Any] | None], ...] = (
         ("page_first", {"limit": 100}),
         ("page_deep", {"limit": 100, "cursor": deep}),
         ("page_project", {"limit": 100, "scope": scope}),
+        # the floor under every figure: the server answering a request that does nothing
+        ("floor_healthz", None),
     )
     loads: dict[str, list[Load]] = {name: [] for name, _ in cases}
     for _ in range(rounds):  # the cases take turns, so that noise hits each of them
         for name, params in cases:
-            request = get("/api/v1/events", params)
+            request = get("/api/v1/events", params) if params else get("/healthz")
             loads[name].append(wrk_load(base, [request], headers, seconds=seconds))
     for name, runs in loads.items():
         concurrent_figures(name, runs, out)
