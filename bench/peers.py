@@ -46,7 +46,7 @@ from .load import get, wrk_load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.live import free_port
+from tests.live import free_port, running
 
 if TYPE_CHECKING:
     from .suite import Backend
@@ -411,27 +411,8 @@ def datasette_server(path: Path, log_dir: Path, timeout: float = 120) -> Iterato
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"datasette exited early:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(base + "/-/versions.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"datasette did not answer in {timeout}s")
-            time.sleep(0.2)
+    with running(process, base + "/-/versions.json", log, timeout, "datasette"):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # Newest first, 100 rows as objects, the data column as JSON (as worktrail's events carry it),

@@ -48,20 +48,29 @@ def serve(database_url: str, tmp: Path, *args: str, timeout: float = 120) -> Ite
             env=env,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log)
+    with running(process, server.base_url + "/healthz", log, timeout, "serve"):
+        yield server
+
+
+@contextmanager
+def running(
+    process: subprocess.Popen[Any], url: str, log: Path, timeout: float, name: str
+) -> Iterator[None]:
+    """Wait until `process` answers `url` with 200, then hand over; stop it afterwards."""
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"serve exited early:\n{server.output()}")
+                raise RuntimeError(f"{name} exited early:\n{log.read_text()[-3000:]}")
             try:
-                if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(url, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not answer in {timeout}s:\n{server.output()}")
+                raise RuntimeError(f"{name} did not answer in {timeout}s:\n{log.read_text()}")
             time.sleep(0.2)
-        yield server
+        yield
     finally:
         process.terminate()
         try:
