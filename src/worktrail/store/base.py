@@ -917,20 +917,9 @@ class WriteTransaction:
         external_id: str | None = None,
     ) -> EntityRow:
         now = self.now
-        if self._id_pool:
-            entity = EntityRow(
-                self._id_pool.pop(),
-                self.org_id,
-                entity_type,
-                container_id,
-                external_id,
-                state,
-                False,
-                1,
-                now,
-                now,
-            )
-            self._new[entity.id] = entity
+        reserved = bool(self._id_pool)
+        if reserved:
+            entity_id = self._id_pool.pop()
         else:
             self._write_new_entities()  # so that the database's next id is past theirs
             entity_id = self.conn.exec_driver_sql(
@@ -947,18 +936,12 @@ class WriteTransaction:
                     now,
                 ),
             ).scalar_one()
-            entity = EntityRow(
-                entity_id,
-                self.org_id,
-                entity_type,
-                container_id,
-                external_id,
-                state,
-                False,
-                1,
-                now,
-                now,
-            )
+        org_id = self.org_id
+        entity = EntityRow(
+            entity_id, org_id, entity_type, container_id, external_id, state, False, 1, now, now
+        )
+        if reserved:  # inserted with the transaction's other new entities, in one batch
+            self._new[entity.id] = entity
         # ids are never reused (entities are never removed), so no scope rows precede these
         self._fresh_scopes.add((entity_type.value, entity.id))
         return self._remember(entity)
