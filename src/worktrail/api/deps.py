@@ -24,9 +24,14 @@ class Services:
     rate_limiter: RateLimiter
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    """The dependency; async, as a sync one would cost every request a thread-pool hop."""
+    return services_of(request)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Integer,
     ScalarSelect,
     Select,
     Subquery,
@@ -309,15 +310,86 @@ _SELECT_TOKEN_USER = (
 _SEQ_OF = attrgetter("seq")
 
 
-def _first_seq_recorded(org_id: int, at: int) -> ScalarSelect[Any]:
+def _first_seq_recorded(at: str) -> ScalarSelect[Any]:
+    """The first seq recorded at or after the bound parameter `at`."""
     e = t.events.c
     return (
         select(e.seq)
-        .where(e.org_id == org_id, e.recorded_at >= at)
+        .where(e.org_id == bindparam("org_id"), e.recorded_at >= bindparam(at))
         .order_by(e.recorded_at, e.seq)
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _shape(q: EventQuery) -> tuple[Any, ...]:
+    """What the SQL of `q` depends on besides its values: which filters it has, its order,
+    position and offset, and the two filters whose values shape the statement itself.
+    Queries of one shape share one statement; their values are bound (_values)."""
+    return (
+        q.scope is not None,
+        q.descendants,
+        _needs_event_rows(q),
+        q.until_seq is not None,
+        bool(q.seqs),
+        bool(q.subject_types),
+        bool(q.subject_ids),
+        bool(q.actions),
+        q.subject_actions,
+        bool(q.actor_ids),
+        q.occurred_from is not None,
+        q.occurred_to is not None,
+        q.recorded_from is not None,
+        q.recorded_to is not None,
+        q.visible_workspaces is not None,
+        q.ascending,
+        q.after_seq is not None,
+        q.offset > 0,
+        q.newest_per_subject,
+    )
+
+
+def _values(q: EventQuery) -> dict[str, Any]:
+    """The bound values of `q`'s statement (see _shape)."""
+    return {
+        "org_id": q.org_id,
+        "scope_type": q.scope.type.value if q.scope is not None else None,
+        "scope_id": q.scope.id if q.scope is not None else None,
+        "until_seq": q.until_seq,
+        "seqs": list(q.seqs),
+        "subject_types": list(q.subject_types),
+        "subject_ids": list(q.subject_ids),
+        "actions": list(q.actions),
+        "actor_ids": list(q.actor_ids),
+        "occurred_from": q.occurred_from,
+        "occurred_to": q.occurred_to,
+        "recorded_from": q.recorded_from,
+        "recorded_to": q.recorded_to,
+        "visible": sorted(q.visible_workspaces or ()),
+        "after_seq": q.after_seq,
+        "page_size": q.limit + 1,
+        "offset": q.offset,
+    }
+
+
+class _StatementCache:
+    """Statements by query shape: building a statement costs more than running a page of it
+    (SQLAlchemy's construction and cache-key work), and a server asks a few shapes over
+    and over with different values. Bounded: a shape seen first when full is not kept."""
+
+    def __init__(self, build: Callable[[EventQuery], Any], size: int = 512) -> None:
+        self._build = build
+        self._size = size
+        self._statements: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, q: EventQuery) -> Any:
+        key = _shape(q)
+        stmt = self._statements.get(key)
+        if stmt is None:
+            stmt = self._build(q)
+            if len(self._statements) < self._size:
+                self._statements[key] = stmt
+        return stmt
 
 
 def _needs_event_rows(q: EventQuery) -> bool:
@@ -344,6 +416,8 @@ class Store:
         self.settings = settings
         self.writer, self.reader = self._create_engines(url, settings)
         self._commit_listeners: list[Callable[[int], None]] = []
+        self._page_statements = _StatementCache(self._events_select)
+        self._count_statements = _StatementCache(self._count_select)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call `listener(org_id)` after each commit of this process that appended events
@@ -594,7 +668,8 @@ class Store:
             sought = seek_offset(conn, query)
             if sought is None:
                 return []
-            rows = list(map(StoredEvent._make, conn.execute(self._events_select(sought)).all()))
+            stmt = self._page_statements(sought)
+            rows = list(map(StoredEvent._make, conn.execute(stmt, _values(sought)).all()))
         # in page order here rather than in SQL, where the database would sort whole rows
         # (with their documents) in a temporary b-tree: the positions are few and ordered
         rows.sort(key=_SEQ_OF, reverse=not query.ascending)
@@ -635,14 +710,18 @@ class Store:
         seq = positions.c.seq
         page = select(seq)
         if q.after_seq is not None:
-            page = page.where(seq > q.after_seq if q.ascending else seq < q.after_seq)
-        page = page.order_by(seq.asc() if q.ascending else seq.desc()).limit(q.limit + 1)
-        picked = (page.offset(q.offset) if q.offset else page).subquery("page")
+            after = bindparam("after_seq", type_=Integer)
+            page = page.where(seq > after if q.ascending else seq < after)
+        page = page.order_by(seq.asc() if q.ascending else seq.desc())
+        page = page.limit(bindparam("page_size", type_=Integer))
+        if q.offset:
+            page = page.offset(bindparam("offset", type_=Integer))
+        picked = page.subquery("page")
         e = t.events
         return (
             select(*_EVENT_COLUMNS)
             .select_from(e.join(picked, e.c.seq == picked.c.seq))
-            .where(e.c.org_id == q.org_id)
+            .where(e.c.org_id == bindparam("org_id"))
         )
 
     def _matching(
@@ -663,30 +742,31 @@ class Store:
                 select(*columns)
                 .select_from(rows)
                 .where(
-                    s.c.org_id == q.org_id,
-                    s.c.scope_type == q.scope.type.value,
-                    s.c.scope_id == q.scope.id,
+                    s.c.org_id == bindparam("org_id"),
+                    s.c.scope_type == bindparam("scope_type"),
+                    s.c.scope_id == bindparam("scope_id"),
                 )
             )
         else:
             seq_col = e.c.seq
-            stmt = select(*columns).select_from(e).where(e.c.org_id == q.org_id)
+            stmt = select(*columns).select_from(e).where(e.c.org_id == bindparam("org_id"))
             if q.scope is not None:
                 stmt = stmt.where(
-                    e.c.subject_type == q.scope.type.value, e.c.subject_id == q.scope.id
+                    e.c.subject_type == bindparam("scope_type"),
+                    e.c.subject_id == bindparam("scope_id"),
                 )
         conditions: list[ColumnElement[bool]] = []
         if q.until_seq is not None:
-            conditions.append(seq_col <= q.until_seq)
+            conditions.append(seq_col <= bindparam("until_seq"))
         if q.seqs:
-            conditions.append(seq_col.in_(q.seqs))
+            conditions.append(seq_col.in_(bindparam("seqs", expanding=True)))
         if q.subject_types:
             typed = t.event_scopes.c if q.scope is not None and q.descendants else e.c
-            conditions.append(typed.subject_type.in_(q.subject_types))
+            conditions.append(typed.subject_type.in_(bindparam("subject_types", expanding=True)))
         if q.subject_ids:
-            conditions.append(e.c.subject_id.in_(q.subject_ids))
+            conditions.append(e.c.subject_id.in_(bindparam("subject_ids", expanding=True)))
         if q.actions:
-            conditions.append(e.c.action.in_(q.actions))
+            conditions.append(e.c.action.in_(bindparam("actions", expanding=True)))
         if q.subject_actions:
             by_type: dict[str, list[str]] = {}
             for subject_type, action in q.subject_actions:
@@ -700,26 +780,24 @@ class Store:
                 )
             )
         if q.actor_ids:
-            conditions.append(e.c.actor_id.in_(q.actor_ids))
+            conditions.append(e.c.actor_id.in_(bindparam("actor_ids", expanding=True)))
         if q.occurred_from is not None:
-            conditions.append(e.c.occurred_at >= q.occurred_from)
+            conditions.append(e.c.occurred_at >= bindparam("occurred_from"))
         if q.occurred_to is not None:
-            conditions.append(e.c.occurred_at < q.occurred_to)
+            conditions.append(e.c.occurred_at < bindparam("occurred_to"))
         # recorded_at never goes back within an organization (Store.write): a recorded-time
         # window is the seq range from the first event recorded in it, found with one seek
         if q.recorded_from is not None:
-            conditions.append(seq_col >= _first_seq_recorded(q.org_id, q.recorded_from))
+            conditions.append(seq_col >= _first_seq_recorded("recorded_from"))
         if q.recorded_to is not None:
-            conditions.append(
-                seq_col < func.coalesce(_first_seq_recorded(q.org_id, q.recorded_to), MAX_SEQ)
-            )
+            conditions.append(seq_col < func.coalesce(_first_seq_recorded("recorded_to"), MAX_SEQ))
         if q.visible_workspaces is not None:
             v = t.event_scopes.alias("visible")
             conditions.append(
                 exists().where(
                     v.c.org_id == e.c.org_id,
                     v.c.scope_type == EntityType.WORKSPACE.value,
-                    v.c.scope_id.in_(sorted(q.visible_workspaces)),
+                    v.c.scope_id.in_(bindparam("visible", expanding=True)),
                     v.c.seq == e.c.seq,
                 )
             )
@@ -760,12 +838,15 @@ class Store:
         aside): a count in the database. With newest_per_subject, how many events it keeps."""
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return 0
-        if query.newest_per_subject is not None:
-            stmt = select(func.count()).select_from(self._newest_seqs(query))
-        else:
-            stmt, _ = self._matching(query, func.count())
+        stmt = self._count_statements(query)
         with self.read() as conn:
-            return int(conn.scalar(stmt) or 0)
+            return int(conn.scalar(stmt, _values(query)) or 0)
+
+    def _count_select(self, query: EventQuery) -> Select[Any]:
+        if query.newest_per_subject is not None:
+            return select(func.count()).select_from(self._newest_seqs(query))
+        stmt, _ = self._matching(query, func.count())
+        return stmt
 
     def count_events(self, org_id: int) -> int:
         with self.read() as conn:

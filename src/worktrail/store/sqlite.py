@@ -16,6 +16,10 @@ from .base import Store, WriteTransaction
 # the operating system caches the file for all of them; the writer revisits the same pages.
 WRITER_CACHE_KIB = 32768
 READER_CACHE_KIB = 8192
+# Reader connections kept open: as many as the server runs blocking calls at once (the
+# thread pool of a sync endpoint). A connection closed for want of room in the pool takes
+# its warm page cache with it, and the next one pays for opening and configuring again.
+READER_POOL = 40
 
 
 def _on_connect(cache_kib: int) -> Any:
@@ -77,8 +81,8 @@ class SQLiteStore(Store):
         reader = create_engine(
             url,
             poolclass=QueuePool,
-            pool_size=max(4, settings.pool_size),
-            max_overflow=16,
+            pool_size=max(READER_POOL, settings.pool_size),
+            max_overflow=24,  # exports' read-ahead threads, beyond the thread pool
             connect_args=connect_args,
         )
         for engine, begin, cache in (

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ...api.deps import Services, get_services
+from ...api.deps import Services, services_of
 from ...auth import Principal, check_can_read, visible_workspaces
 from ...diff import now_micros
 from ...errors import NotFound
@@ -53,12 +53,12 @@ router = APIRouter(tags=["worksection"])
 
 async def admin_api(request: Request) -> Response:
     params = await read_params(request)
-    return await run_in_threadpool(_admin_events, get_services(request), request, params)
+    return await run_in_threadpool(_admin_events, services_of(request), request, params)
 
 
 async def oauth_api(request: Request) -> Response:
     params = await read_params(request)
-    return await run_in_threadpool(_oauth_events, get_services(request), request, params)
+    return await run_in_threadpool(_oauth_events, services_of(request), request, params)
 
 
 def _admin_events(services: Services, request: Request, params: Params) -> Response:
