@@ -261,3 +261,31 @@ def _assert_ranks(org: Org) -> None:
         assert row.subject_type == row.st
         seen[(row.scope_type, row.scope_id, row.subject_type)] += 1
         assert row.n == seen[(row.scope_type, row.scope_id, row.subject_type)]
+
+
+def test_prefer_return_minimal_answers_where_each_record_went(org: Org, tree: Tree) -> None:
+    records = [
+        {"type": "task", "id": "M-1", "state": {"name": "Lean", "project": tree.project}},
+        {"op": "change", "type": "task", "id": "M-1", "changes": [{"field": "notes", "new": "x"}]},
+        {"type": "task", "id": "M-1", "state": {"notes": "x"}},  # unchanged: no event
+    ]
+    response = org.post(
+        "/api/v1/changes",
+        json={"records": records},
+        headers={"Prefer": 'handling=strict, return="minimal"'},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["preference-applied"] == "return=minimal"
+    body = response.json()
+    assert body["recorded"] == 2
+    assert [r["status"] for r in body["results"]] == ["recorded", "recorded", "unchanged"]
+    assert body["results"][2]["event"] is None
+    newest = org.get("/api/v1/events", params={"limit": 2}).json()["data"]
+    for result, event in zip(body["results"][:2], reversed(newest), strict=True):
+        assert result["event"] == {"id": event["id"], "seq": event["seq"], "hash": event["hash"]}
+        assert result["entity"]["external_id"] == "M-1"
+    full = ingest(org, [{**records[1], "changes": [{"field": "notes", "new": "y"}]}])
+    assert "preference-applied" not in full.headers
+    assert full.json()["results"][0]["event"]["changes"] == [
+        {"field": "notes", "old": "x", "new": "y"}
+    ]

@@ -90,11 +90,13 @@ def _body_error(kind: str, message: str) -> RequestValidationError:
         'Body: {"records": [...]} with up to 1,000 records. Each record is '
         "{op: snapshot|change|delete|restore, type, id, state | changes, occurred_at?, actor?, "
         "idempotency_key?}. All-or-nothing: one invalid record rejects the batch (422, "
-        "naming each bad record). A known idempotency key returns the original event."
+        "naming each bad record). A known idempotency key returns the original event. "
+        "With `Prefer: return=minimal` each result's event is only its id, seq and hash."
     ),
     openapi_extra={"requestBody": BODY_SCHEMA},
 )
 def post_changes(
+    request: Request,
     body: Annotated[dict[str, Any], Depends(json_object_body)],
     services: ServicesDep,
     principal: PrincipalDep,
@@ -107,19 +109,37 @@ def post_changes(
         raise InvalidInput("'records' must be a list of records")
     results = ingest(services.store, principal, records, services.settings.ingest_batch_max)
     recorded = sum(1 for r in results if r.status == "recorded")
+    minimal = wants_minimal(request.headers.get("prefer", ""))
     return Response(
-        orjson.dumps({"recorded": recorded, "results": [_result_json(r) for r in results]}),
+        orjson.dumps(
+            {"recorded": recorded, "results": [_result_json(r, minimal) for r in results]}
+        ),
         media_type="application/json",
+        headers={"Preference-Applied": "return=minimal"} if minimal else None,
     )
 
 
-def _result_json(result: IngestResult) -> dict[str, Any]:
+def wants_minimal(prefer: str) -> bool:
+    """Whether a Prefer header (RFC 7240) asks for return=minimal."""
+    for preference in prefer.split(","):
+        name, _, value = preference.split(";")[0].partition("=")
+        if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+            return True
+    return False
+
+
+def _result_json(result: IngestResult, minimal: bool = False) -> dict[str, Any]:
     entity = result.entity
+    event = result.event
+    if minimal:  # what a bulk loader keeps: where each record went, not its whole event
+        rendered = {"id": event.id, "seq": event.seq, "hash": event.hash} if event else None
+    else:
+        rendered = event_json(event) if event else None
     return {
         "index": result.index,
         "status": result.status,
         "entity": {"type": entity.type.value, "id": entity.id, "external_id": entity.external_id}
         if entity
         else None,
-        "event": event_json(result.event) if result.event else None,
+        "event": rendered,
     }
