@@ -10,11 +10,13 @@ from dataclasses import replace
 import orjson
 
 from worktrail.api.render import (
+    csv_line,
     csv_row,
     event_json,
     events_page_json,
     iter_csv,
     iter_ndjson,
+    stored_csv_line,
     stored_csv_row,
     stored_event_json,
 )
@@ -51,6 +53,8 @@ def test_stored_rows_render_as_parsed_events(store: Store, org: Org) -> None:
             "id": "ext-1",
             "changes": [{"field": "custom_fields", "new": {"before": [1, '],"x']}}],
         },
+        {"type": "user", "id": "u-q", "state": {"name": 'Doe, "Jay"', "email": "j,d@x.test"}},
+        {"type": "task", "id": "ext-1", "state": {"notes": "by Jay"}, "actor": "u-q"},
     ]
     assert org.post("/api/v1/changes", json={"records": records}).status_code == 200
     for org_id in (built.org_id, org.id):
@@ -60,6 +64,7 @@ def test_stored_rows_render_as_parsed_events(store: Store, org: Org) -> None:
             event = event_from_row(row)
             assert orjson.loads(stored_event_json(row)) == event_json(event)
             assert stored_csv_row(row) == csv_row(event)
+            assert stored_csv_line(row) == csv_line(csv_row(event))
 
 
 def test_other_schema_versions_are_upgraded_on_read(store: Store, org: Org) -> None:
@@ -70,6 +75,7 @@ def test_other_schema_versions_are_upgraded_on_read(store: Store, org: Org) -> N
     assert expected["schema_version"] == 2
     assert orjson.loads(stored_event_json(later)) == expected
     assert stored_csv_row(later) == csv_row(event_from_row(later))
+    assert stored_csv_line(later) == csv_line(csv_row(event_from_row(later)))
 
 
 def test_pages_ndjson_and_csv_of_stored_rows(store: Store, org: Org) -> None:
