@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from worktrail.store import Store
+
 from .conftest import Org, Tree
 
 WRITE_BODIES: dict[str, Any] = {
@@ -188,3 +190,14 @@ def test_admin_reads_everything_and_tokens_can_be_revoked(
     owner_only = org.client.get("/api/v1/organization/admin-api-key", headers=headers)
     assert owner_only.status_code == 401  # the revoked token
     assert org.get("/api/v1/organization/admin-api-key").status_code == 200
+
+
+def test_entities_looked_up_by_id_stay_in_their_organization(
+    store: Store, org: Org, other_org: Org
+) -> None:
+    mine = org.create("workspaces", name="Mine")["id"]
+    theirs = other_org.create("workspaces", name="Theirs")["id"]
+    found = store.get_entities(org.id, [theirs, mine, theirs])
+    assert list(found) == [mine]
+    assert found[mine].org_id == org.id
+    assert store.get_entities(other_org.id, [mine]) == {}
