@@ -46,6 +46,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_limit_max", int, 1000, "Largest page a request may ask for."),
     Setting("ingest_batch_max", int, 1000, "Most records one POST /api/v1/changes may carry."),
     Setting("pool_size", int, 10, "Database connections kept open for readers (PostgreSQL)."),
+    Setting(
+        "threads",
+        int,
+        0,
+        "Threads a server process runs requests' blocking work in at once (0: by database).",
+    ),
     Setting("log_level", str, "info", "Server log level: debug, info, warning, error."),
     Setting(
         "rate_limit_per_minute",
@@ -79,6 +85,7 @@ class Settings:
     page_limit_max: int = 1000
     ingest_batch_max: int = 1000
     pool_size: int = 10
+    threads: int = 0
     log_level: str = "info"
     rate_limit_per_minute: int = 1500
     sync_token_ttl_hours: int = 24

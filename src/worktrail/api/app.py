@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -61,10 +64,21 @@ class RequestContextMiddleware:
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """Build the application. The store is opened (and migrated by the caller) once."""
     store = store or open_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in this pool (anyio's default has 40 threads). Python runs one
+        # thread at a time; threads beyond what the database overlaps only contend (see
+        # SQLiteStore.server_threads).
+        threads = settings.threads if settings.threads > 0 else store.server_threads
+        to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
         title="worktrail",
         version=__version__,
         description="Event history and audit trail for work-management data.",
+        lifespan=lifespan,
     )
     app.state.services = Services(
         settings=settings,

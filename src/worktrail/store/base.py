@@ -410,6 +410,8 @@ class Store:
     """Append-only event store plus current entity state. Thread-safe."""
 
     dialect_name = "base"
+    # threads a server process runs requests' blocking work in, when Settings.threads is 0
+    server_threads = 8
 
     def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
