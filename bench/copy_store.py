@@ -53,10 +53,10 @@ def copy_sqlite_to_postgres(sqlite_path: Path, postgres_url: str, chunk: int = 5
                         rate = copied / (time.perf_counter() - started)
                         print(f"  {copied:,} events copied ({rate:,.0f}/s)", flush=True)
             conn.commit()
-        for table in ("entities", "api_tokens"):
+        for sequenced in ("entities", "api_tokens"):
             conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                f"SELECT setval(pg_get_serial_sequence('{sequenced}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {sequenced}), false)"
             )
         conn.commit()
         conn.autocommit = True

@@ -36,6 +36,7 @@ from worktrail.auth import principal_for_user
 from worktrail.config import Settings
 from worktrail.ingest import ingest
 from worktrail.model import Action, Actor, EntityType, NewEvent, Scope
+from worktrail.model import StoredEvent as StoredRow
 from worktrail.orgs import create_organization
 from worktrail.query import EventQuery, run_query, run_query_stored
 from worktrail.store import open_store
@@ -88,7 +89,11 @@ class PeerLog(Application[uuid.UUID]):
     log_section_size = PAGE
 
 
-ACTOR = {"id": 39, "name": "Aisha Allen", "email": "aisha.allen@acme-robotics.example"}
+ACTOR: dict[str, Any] = {
+    "id": 39,
+    "name": "Aisha Allen",
+    "email": "aisha.allen@acme-robotics.example",
+}
 CHANGE = [{"field": "tags", "added": ["needs-review"], "removed": []}]
 
 
@@ -122,7 +127,7 @@ def stored_batch(first: int, size: int) -> list[StoredEvent]:
         after = {**before, "tags": ["needs-review", "urgent"]}
         scopes = [f"task:{n}", "project:4197", "workspace:45"]
         context = {"source": "bench"}
-        first_doc = {"actor": ACTOR, "changes": [], "before": None, "after": before}
+        first_doc: dict[str, Any] = {"actor": ACTOR, "changes": [], "before": None, "after": before}
         second_doc = {"actor": ACTOR, "changes": CHANGE, "before": before, "after": after}
         for version, topic, doc in ((1, created, first_doc), (2, changed, second_doc)):
             state = orjson.dumps({**doc, "context": context, "scopes": scopes})
@@ -251,7 +256,7 @@ def worktrail_read_pages(
 def new_event_batch(first: int, size: int, now: int) -> list[NewEvent]:
     """The events of `stored_batch` as worktrail appends them: a task created, then its tags
     changed, with the same actor, states, context and scopes."""
-    actor = Actor(**ACTOR)
+    actor = Actor(int(ACTOR["id"]), str(ACTOR["name"]), str(ACTOR["email"]))
     out = []
     for n in range(first, first + size, 2):
         before = task_state(n)
@@ -313,8 +318,8 @@ def worktrail_store_figures(backend: Backend, rounds: int, batches: int) -> dict
                 read, started = 0, time.perf_counter()
                 while True:
                     page = run(store, query)
-                    if run is run_query_stored:
-                        for row in page.events:
+                    for row in page.events:
+                        if isinstance(row, StoredRow):
                             orjson.loads(row.data)
                     read += len(page.events)
                     if not page.has_more:

@@ -27,9 +27,9 @@ from worktrail.auth import create_token
 from worktrail.config import Settings
 from worktrail.demo import build_demo
 from worktrail.errors import StoreError
-from worktrail.model import EntityType
+from worktrail.model import EntityType, Scope
 from worktrail.orgs import create_organization
-from worktrail.query import CursorCodec, EventQuery, Scope, encode_position
+from worktrail.query import CursorCodec, EventQuery, encode_position
 from worktrail.store import Store, open_store
 
 from .common import ingest_records, percentile, print_table, summary, write_results
@@ -163,24 +163,24 @@ def raw_insert(backend: Backend, source: Store, org_id: int, n: int, rounds: int
         target.close()
         started = time.perf_counter()
         if backend.server is None:
-            conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            with conn:
-                conn.executemany(f"INSERT INTO events VALUES ({','.join('?' * 13)})", rows)
-                conn.executemany("INSERT INTO event_scopes VALUES (?,?,?,?,?,?)", scopes)
-            conn.close()
+            lite = sqlite3.connect(url.removeprefix("sqlite:///"))
+            lite.execute("PRAGMA journal_mode=WAL")
+            lite.execute("PRAGMA synchronous=NORMAL")
+            with lite:
+                lite.executemany(f"INSERT INTO events VALUES ({','.join('?' * 13)})", rows)
+                lite.executemany("INSERT INTO event_scopes VALUES (?,?,?,?,?,?)", scopes)
+            lite.close()
         else:
             import psycopg
 
             dsn = url.replace("postgresql+psycopg://", "postgresql://")
             with psycopg.connect(dsn) as conn, conn.cursor() as cur:
                 with cur.copy("COPY events FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                    for event_row in rows:
+                        copy.write_row(event_row)
                 with cur.copy("COPY event_scopes FROM STDIN") as copy:
-                    for row in scopes:
-                        copy.write_row(row)
+                    for scope_row in scopes:
+                        copy.write_row(scope_row)
         rates.append(len(rows) / (time.perf_counter() - started))
     return {"raw_insert_events_per_s": summary(rates), "raw_insert_rows": len(rows)}
 

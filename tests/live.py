@@ -105,7 +105,8 @@ def run_block(block: str, server: LiveServer, token: str, cwd: Path | None = Non
 
 def json_documents(text: str) -> list[Any]:
     """The JSON documents printed one after another (curl adds no newline between them)."""
-    decoder, out, at = json.JSONDecoder(), [], 0
+    decoder, at = json.JSONDecoder(), 0
+    out: list[Any] = []
     while True:
         while at < len(text) and text[at].isspace():
             at += 1
