@@ -22,5 +22,5 @@ def thread_limit(settings: Settings, store: Store) -> int:
 
 def test_threads_follow_the_setting_or_the_database(settings: Settings, store: Store) -> None:
     assert thread_limit(settings, store) == store.server_threads
-    assert store.server_threads == (2 if store.dialect_name == "sqlite" else 8)
+    assert store.server_threads == (2 if store.dialect_name == "sqlite" else 4)
     assert thread_limit(replace(settings, threads=5), store) == 5
