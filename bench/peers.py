@@ -256,7 +256,7 @@ def worktrail_read_pages(
 def new_event_batch(first: int, size: int, now: int) -> list[NewEvent]:
     """The events of `stored_batch` as worktrail appends them: a task created, then its tags
     changed, with the same actor, states, context and scopes."""
-    actor = Actor(int(ACTOR["id"]), str(ACTOR["name"]), str(ACTOR["email"]))
+    actor = Actor(ACTOR["id"], ACTOR["name"], ACTOR["email"])
     out = []
     for n in range(first, first + size, 2):
         before = task_state(n)

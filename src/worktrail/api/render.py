@@ -117,32 +117,11 @@ def csv_row(event: Event) -> list[Any]:
     ]
 
 
-def stored_csv_row(event: StoredEvent) -> list[Any]:
-    """csv_row(event) from the stored row, reading only what CSV shows of the document."""
-    if event.schema_version != SPLICED_SCHEMA_VERSION:
-        return csv_row(event_from_row(event))
-    actor, scopes, changes = _csv_parts(event.data)
-    return [
-        event_id(event.org_id, event.seq),
-        event.seq,
-        micros_to_iso(event.occurred_at),
-        micros_to_iso(event.recorded_at),
-        actor["id"] if actor else "",
-        actor["name"] if actor else "",
-        actor["email"] if actor else "",
-        event.action,
-        event.subject_type,
-        event.subject_id,
-        " ".join(scopes),
-        changes,
-        event.hash,
-    ]
-
-
 def stored_csv_line(event: StoredEvent) -> str:
-    """csv_line(stored_csv_row(event)) in one format string: of its thirteen fields only the
-    actor's name and email and the changes' JSON can hold a quote, comma or line break
-    (the rest are numbers, times, hashes, enum values and "type:id" scopes)."""
+    """csv_line(csv_row(event)) from the stored row, reading only what CSV shows of the
+    document, in one format string: of the thirteen fields only the actor's name and email
+    and the changes' JSON can hold a quote, comma or line break (the rest are numbers,
+    times, hashes, enum values and "type:id" scopes)."""
     if event.schema_version != SPLICED_SCHEMA_VERSION:
         return csv_line(csv_row(event_from_row(event)))
     actor, scopes, changes = _csv_parts(event.data)

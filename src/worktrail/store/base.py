@@ -329,7 +329,6 @@ def _shape(q: EventQuery) -> tuple[Any, ...]:
     return (
         q.scope is not None,
         q.descendants,
-        _needs_event_rows(q),
         q.until_seq is not None,
         bool(q.seqs),
         bool(q.subject_types),
