@@ -40,14 +40,11 @@ from worktrail.model import StoredEvent as StoredRow
 from worktrail.orgs import create_organization
 from worktrail.query import EventQuery, run_query, run_query_stored
 from worktrail.store import open_store
+from worktrail.testing.server import free_port, running, serve
 from worktrail.write import Writer
 
 from .common import ingest_records, summary
 from .load import get, wrk_load
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.live import free_port, running, serve
 
 if TYPE_CHECKING:
     from .suite import Backend

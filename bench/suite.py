@@ -14,7 +14,6 @@ import argparse
 import os
 import sqlite3
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,16 +31,14 @@ from worktrail.model import EntityType, Scope
 from worktrail.orgs import create_organization
 from worktrail.query import CursorCodec, EventQuery, encode_position
 from worktrail.store import Store, open_store
+from worktrail.testing.postgres import PostgresServer, start_postgres
+from worktrail.testing.server import LiveServer, serve
 
 from .common import ingest_records, percentile, print_table, summary, write_results
 from .copy_store import copy_sqlite_to_postgres
 from .load import Load, LoadError, get, wait_idle, wrk_load
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
-
-from tests.live import LiveServer, serve  # noqa: E402
-from tests.pgcluster import PostgresServer, start_postgres  # noqa: E402
 
 CLIENTS = 16
 

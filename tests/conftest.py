@@ -24,8 +24,7 @@ from worktrail.auth import create_token
 from worktrail.config import Settings
 from worktrail.orgs import create_organization
 from worktrail.store import Store, open_store
-
-from .pgcluster import PostgresServer, start_postgres
+from worktrail.testing.postgres import PostgresServer, start_postgres
 
 BACKENDS = ("sqlite", "postgres")
 _counter = itertools.count()

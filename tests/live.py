@@ -1,83 +1,16 @@
-"""Start the real `worktrail serve` in a subprocess on a free port and wait until it answers."""
+"""Helpers for the tests that run README examples against a live `worktrail serve`
+(started with :func:`worktrail.testing.server.serve`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    base_url: str
-    process: subprocess.Popen[str]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-
-@contextmanager
-def serve(database_url: str, tmp: Path, *args: str, timeout: float = 120) -> Iterator[LiveServer]:
-    port = free_port()
-    log = tmp / f"serve-{port}.log"
-    env = {**os.environ, "WORKTRAIL_DATABASE_URL": database_url, "WORKTRAIL_LOG_LEVEL": "warning"}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worktrail.cli", "serve", "--port", str(port), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", process, log)
-    with running(process, server.base_url + "/healthz", log, timeout, "serve"):
-        yield server
-
-
-@contextmanager
-def running(
-    process: subprocess.Popen[Any], url: str, log: Path, timeout: float, name: str
-) -> Iterator[None]:
-    """Wait until `process` answers `url` with 200, then hand over; stop it afterwards."""
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited early:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not answer in {timeout}s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from worktrail.testing.server import LiveServer
 
 
 def printed_token(text: str) -> str:

@@ -19,8 +19,8 @@ from asana.rest import ApiException
 from worktrail.auth import create_token
 from worktrail.orgs import create_organization
 from worktrail.store import Store
+from worktrail.testing.server import serve
 
-from .live import serve
 from .readme import bash_blocks, section
 
 SECTION = section("### Asana")

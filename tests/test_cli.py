@@ -13,8 +13,9 @@ import orjson
 from typer.testing import CliRunner
 
 from worktrail.cli import app
+from worktrail.testing.server import serve
 
-from .live import printed_token, serve
+from .live import printed_token
 
 runner = CliRunner()
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from .live import json_documents, printed_token, run_block, serve
+from worktrail.testing.server import serve
+
+from .live import json_documents, printed_token, run_block
 from .readme import bash_blocks, section
 
 SECTION = section("### Kantata")

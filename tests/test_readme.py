@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from worktrail.config import SETTINGS
+from worktrail.testing.server import serve
 
-from .live import printed_token, serve
+from .live import printed_token
 from .readme import bash_blocks, section
 
 ROOT = Path(__file__).resolve().parent.parent

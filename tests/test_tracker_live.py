@@ -18,8 +18,8 @@ from yandex_tracker_client import TrackerClient, exceptions
 from worktrail.auth import create_token
 from worktrail.orgs import create_organization
 from worktrail.store import Store
+from worktrail.testing.server import serve
 
-from .live import serve
 from .readme import bash_blocks, section
 
 SECTION = section("### Yandex Tracker: entity event history and issue changelog")

@@ -16,8 +16,9 @@ from worksection.models.event import Event as SdkEvent
 from worktrail.auth import create_token
 from worktrail.orgs import create_organization
 from worktrail.store import Store
+from worktrail.testing.server import serve
 
-from .live import printed_token, serve
+from .live import printed_token
 from .readme import bash_blocks, section
 
 SECTION = section("### Worksection")

@@ -1,4 +1,4 @@
-"""PostgreSQL for the test suite.
+"""PostgreSQL for tests: a server that already runs, or a throwaway cluster.
 
 Two kinds of server:
 
