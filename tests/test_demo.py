@@ -3,11 +3,13 @@ actors and times, the same history for the same seed."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 
 from worktrail.config import Settings
@@ -248,3 +250,44 @@ def test_same_seed_same_history(tmp_path: Path) -> None:
     first = run("a", 3)
     assert run("b", 3) == first
     assert run("c", 4) != first
+
+
+# The history build_demo wrote for (events=600, seed=3, end=PINNED_END) before it was split into
+# a package: the refactoring must not change a single event.
+PINNED_END = 1_780_000_000_000_000
+PINNED_DIGEST = "115efba0e2250991c42c59b1b02ab90f0bb73694f8e8c20f98f261697bd2c802"
+
+
+def history_digest(events: list[Event]) -> str:
+    """SHA-256 over the content of every event, in seq order: what the demo decided (who
+    changed what, when, in which scopes), leaving out what follows the wall clock
+    (recorded_at, and through it the hash chain) and the request context."""
+    digest = hashlib.sha256()
+    for event in events:
+        content = {
+            "seq": event.seq,
+            "occurred_at": event.occurred_at,
+            "actor": event.actor.to_json() if event.actor else None,
+            "action": event.action.value,
+            "subject_type": event.subject_type.value,
+            "subject_id": event.subject_id,
+            "changes": list(event.changes),
+            "before": event.before,
+            "after": event.after,
+            "scopes": [str(scope) for scope in event.scopes],
+        }
+        digest.update(orjson.dumps(content, option=orjson.OPT_SORT_KEYS))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def test_end_pins_the_whole_history(tmp_path: Path) -> None:
+    """With `end` given, the same seed gives exactly the same history, times included."""
+    store = open_sqlite(tmp_path / "pinned.db")
+    result = build_demo(store, events=600, seed=3, end=PINNED_END)
+    events = history(store, result.org_id)
+    store.close()
+    assert len(events) == result.event_count == 600
+    assert [e.seq for e in events] == list(range(1, 601))
+    assert PINNED_END - 6 * WEEK <= events[0].occurred_at <= events[-1].occurred_at <= PINNED_END
+    assert history_digest(events) == PINNED_DIGEST
