@@ -34,14 +34,12 @@ from eventsourcing.utils import get_topic
 
 from worktrail.auth import principal_for_user
 from worktrail.config import Settings
-from worktrail.ingest import ingest
 from worktrail.model import Action, Actor, EntityType, NewEvent, Scope
 from worktrail.model import StoredEvent as StoredRow
-from worktrail.orgs import create_organization
 from worktrail.query import EventQuery, run_query, run_query_stored
 from worktrail.store import open_store
 from worktrail.testing.server import free_port, running, serve
-from worktrail.write import Writer
+from worktrail.write import Writer, create_organization, ingest
 
 from .common import ingest_records, summary
 from .load import get, wrk_load

@@ -28,14 +28,14 @@ from worktrail.config import Settings
 from worktrail.demo import build_demo
 from worktrail.errors import StoreError
 from worktrail.model import EntityType, Scope
-from worktrail.orgs import create_organization
 from worktrail.query import CursorCodec, EventQuery, encode_position
 from worktrail.store import Store, open_store
+from worktrail.store.transfer import copy_sqlite_to_postgres
 from worktrail.testing.postgres import PostgresServer, start_postgres
 from worktrail.testing.server import LiveServer, serve
+from worktrail.write import create_organization
 
 from .common import ingest_records, percentile, print_table, summary, write_results
-from .copy_store import copy_sqlite_to_postgres
 from .load import Load, LoadError, get, wait_idle, wrk_load
 
 ROOT = Path(__file__).resolve().parent
@@ -87,7 +87,15 @@ def demo_store(backend: Backend, events: int) -> tuple[str, Store, int, int]:
         if found is None:
             print("copying it into PostgreSQL ...", flush=True)
             url = backend.url(name, fresh=True)
-            copy_sqlite_to_postgres(Path(sqlite_url.removeprefix("sqlite:///")), url)
+            started = time.perf_counter()
+
+            def copied(n: int) -> None:
+                rate = n / (time.perf_counter() - started)
+                print(f"  {n:,} events copied ({rate:,.0f}/s)", flush=True)
+
+            copy_sqlite_to_postgres(
+                Path(sqlite_url.removeprefix("sqlite:///")), url, progress=copied
+            )
             found = _open_demo(url, events)
             assert found is not None
         store = found

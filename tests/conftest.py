@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from worktrail.api import create_app
+from worktrail.app import create_app
 from worktrail.auth import create_token
 from worktrail.config import Settings
-from worktrail.orgs import create_organization
 from worktrail.store import Store, open_store
 from worktrail.testing.postgres import PostgresServer, start_postgres
+from worktrail.web.services import Services
+from worktrail.write import create_organization
 
 BACKENDS = ("sqlite", "postgres")
 _counter = itertools.count()
@@ -101,6 +102,12 @@ class Org:
     token: str
     client: TestClient
     store: Store
+
+    @property
+    def services(self) -> Services:
+        """The app's service objects (tests set the clock on them)."""
+        services: Services = self.client.app.state.services  # type: ignore[attr-defined]
+        return services
 
     @property
     def headers(self) -> dict[str, str]:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from anyio import to_thread
 from fastapi.testclient import TestClient
 
-from worktrail.api import create_app
+from worktrail.app import create_app
 from worktrail.config import Settings
 from worktrail.store import Store
 

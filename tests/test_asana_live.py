@@ -17,9 +17,9 @@ import pytest
 from asana.rest import ApiException
 
 from worktrail.auth import create_token
-from worktrail.orgs import create_organization
 from worktrail.store import Store
 from worktrail.testing.server import serve
+from worktrail.write import create_organization
 
 from .readme import bash_blocks, section
 

@@ -16,9 +16,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from worktrail.api import create_app
+from worktrail.app import create_app
 from worktrail.config import Settings
-from worktrail.dialects.huddle import routes
 from worktrail.store import Store
 
 from .conftest import Org, Tree, new_org
@@ -303,7 +302,9 @@ def test_days_back_counts_from_when_each_change_was_recorded(
     org.patch(f"/api/v1/tasks/{tree.task}", json={"notes": "recent"})
     last_old = org.store.get_event(org.id, before[0]["seq"])
     assert last_old is not None
-    monkeypatch.setattr(routes, "clock", lambda: last_old.recorded_at + 2 * DAY + 1)
+    monkeypatch.setattr(
+        org.client.app.state.services, "clock", lambda: last_old.recorded_at + 2 * DAY + 1
+    )
     assert [c["type"] for c in body(org, tree.workspace, daysBack=2)["changes"]] == [
         "TaskDescriptionChanged"
     ]

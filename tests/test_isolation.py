@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from worktrail.auth import hash_token
 from worktrail.store import Store
 
 from .conftest import Org, Tree
@@ -54,17 +55,24 @@ def test_another_organizations_ids_are_invisible_on_every_route(
         "organization": org.id,
         "event": victim_event,
     }
+    never = dict.fromkeys(ids, 987_654_321_000)  # ids that exist nowhere
     head = org.store.head_seq(org.id)
     checked = 0
     for method, template in native_routes(other_org):
-        path = fill(template, ids)
-        if path is None or not re.search(r"/\d+", path):
+        path, unknown_path = fill(template, ids), fill(template, never)
+        if path is None or unknown_path is None or not re.search(r"/\d+", path):
             continue  # routes without an id are covered below
         body = WRITE_BODIES.get(path.rsplit("/", 1)[-1], {"name": "intruder"})
-        response = other_org.client.request(
-            method, path, headers=other_org.headers, json=body if method != "GET" else None
-        )
-        assert response.status_code in (404, 422), (method, path, response.text)
+        responses = [
+            other_org.client.request(
+                method, p, headers=other_org.headers, json=body if method != "GET" else None
+            )
+            for p in (path, unknown_path)
+        ]
+        response, unknown = responses
+        # refused, and just as an id that exists nowhere is: nothing tells the two apart
+        assert response.status_code in (400, 404, 422), (method, path, response.text)
+        assert response.status_code == unknown.status_code, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         checked += 1
     assert checked >= 30
@@ -177,9 +185,9 @@ def test_admin_reads_everything_and_tokens_can_be_revoked(
     feed = org.client.get("/api/v1/events", params={"limit": 1000}, headers=headers).json()
     scopes = {s for e in feed["data"] for s in e["scopes"]}
     assert f"workspace:{second_workspace['workspace']}" in scopes
-    token_id = org.store.find_token(__import__("worktrail.auth").auth.hash_token(token))
-    assert token_id is not None
-    org.store.revoke_token(org.id, token_id.id)
+    found = org.store.find_token_user(hash_token(token))
+    assert found is not None
+    org.store.revoke_token(org.id, found.token.id)
     revoked = org.client.get("/api/v1/events", headers=headers)
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
     for bad in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):

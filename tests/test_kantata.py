@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from worktrail.auth import create_token
-from worktrail.orgs import create_organization
 from worktrail.store import Store
+from worktrail.write import create_organization
 
 from .conftest import Org, Tree
 

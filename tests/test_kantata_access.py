@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from worktrail.api import create_app
+from worktrail.app import create_app
 from worktrail.config import Settings
-from worktrail.dialects.kantata import routes
 from worktrail.store import Store
 
 from .conftest import Org, Tree, new_org
@@ -102,18 +101,24 @@ def test_events_older_than_the_window_are_not_returned(
     last_old = org.store.get_event(org.id, old[-1]["seq"])  # its recorded_at to the microsecond
     assert last_old is not None
     # nine days (the default) after the last old event, it has just left the window
-    monkeypatch.setattr(routes, "clock", lambda: last_old.recorded_at + 9 * DAY + 1)
+    monkeypatch.setattr(
+        org.client.app.state.services, "clock", lambda: last_old.recorded_at + 9 * DAY + 1
+    )
     assert [e["id"] for e in listed(org)] == [str(e["id"]) for e in recent]
     assert fetch(org)["count"] == len(recent)
     assert [e["id"] for e in listed(org, most_recent="true")] == [str(recent[-1]["id"])]
     assert listed(org, only=str(old[0]["id"])) == []
     # one microsecond earlier it is still in (and the events before it are not)
-    monkeypatch.setattr(routes, "clock", lambda: last_old.recorded_at + 9 * DAY)
+    monkeypatch.setattr(
+        org.client.app.state.services, "clock", lambda: last_old.recorded_at + 9 * DAY
+    )
     assert [e["id"] for e in listed(org)][-1] == str(old[-1]["id"])
     assert len(listed(org)) == len(recent) + 1
     # the window is the organization's setting
     org.patch("/api/v1/organization/settings", json={"kantata_retention_days": 10})
-    monkeypatch.setattr(routes, "clock", lambda: last_old.recorded_at + 9 * DAY + 1)
+    monkeypatch.setattr(
+        org.client.app.state.services, "clock", lambda: last_old.recorded_at + 9 * DAY + 1
+    )
     assert len(listed(org)) == len(old) + len(recent)
     # the events stay in worktrail's store and its other APIs
     assert len(native(org)) == len(old) + len(recent)

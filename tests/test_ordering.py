@@ -9,10 +9,9 @@ from dataclasses import replace
 
 from worktrail.auth import principal_for_user
 from worktrail.model import EntityType
-from worktrail.orgs import create_organization
 from worktrail.query import EventQuery, run_query
 from worktrail.store import Store
-from worktrail.write import Writer
+from worktrail.write import Writer, create_organization
 
 WRITERS = 16
 WRITES_EACH = 25

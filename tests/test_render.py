@@ -9,7 +9,11 @@ from dataclasses import replace
 
 import orjson
 
-from worktrail.api.render import (
+from worktrail.demo import build_demo
+from worktrail.model import StoredEvent
+from worktrail.query import EventQuery
+from worktrail.store import Store, event_from_row
+from worktrail.web.render import (
     csv_line,
     csv_row,
     event_json,
@@ -19,10 +23,6 @@ from worktrail.api.render import (
     stored_csv_line,
     stored_event_json,
 )
-from worktrail.demo import build_demo
-from worktrail.model import StoredEvent
-from worktrail.query import EventQuery
-from worktrail.store import Store, event_from_row
 
 from .conftest import Org
 

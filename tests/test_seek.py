@@ -12,10 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
-import worktrail.store.base as base
+import worktrail.store.writing as writing
 from worktrail.demo import build_demo
-from worktrail.model import Action, EntityType, Event, NewEvent
-from worktrail.query import EventQuery, Scope
+from worktrail.model import Action, EntityType, Event, EventQuery, NewEvent, Scope
 from worktrail.store import Store, seek
 from worktrail.store import schema as t
 
@@ -132,7 +131,7 @@ def test_scope_rows_rank_events_per_scope_and_subject_type(
 def test_recorded_time_never_goes_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     built = build_demo(store, events=60, seed=1)
     events = list(store.iter_events(EventQuery(org_id=built.org_id, ascending=True)))
-    monkeypatch.setattr(base, "now_micros", lambda: events[-1].recorded_at - 3_600_000_000)
+    monkeypatch.setattr(writing, "now_micros", lambda: events[-1].recorded_at - 3_600_000_000)
     with store.write(built.org_id) as tx:
         user = store.list_entities(built.org_id, EntityType.USER, limit=1)[0]
         tx.append(
@@ -172,7 +171,7 @@ def test_upgrading_an_existing_store_ranks_its_scope_rows(
     with store.read() as conn:
         before = conn.execute(columns).all()
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(base.__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(Path(writing.__file__).parent / "migrations"))
     with store.writer.connect() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0003")

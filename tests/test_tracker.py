@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from worktrail.api import create_app
+from worktrail.app import create_app
 from worktrail.config import Settings
 from worktrail.store import Store
 

@@ -16,9 +16,9 @@ import pytest
 from yandex_tracker_client import TrackerClient, exceptions
 
 from worktrail.auth import create_token
-from worktrail.orgs import create_organization
 from worktrail.store import Store
 from worktrail.testing.server import serve
+from worktrail.write import create_organization
 
 from .readme import bash_blocks, section
 

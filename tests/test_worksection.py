@@ -14,15 +14,15 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from worktrail.api import create_app
+from worktrail.app import create_app
 from worktrail.auth import create_token
 from worktrail.config import Settings
 from worktrail.dialects.worksection import render as ws_render
 from worktrail.dialects.worksection import routes as ws_routes
 from worktrail.dialects.worksection.auth import md5_signature
 from worktrail.model import Action, EntityType, Event, Scope
-from worktrail.orgs import create_organization
 from worktrail.store import Store
+from worktrail.write import create_organization
 
 from .conftest import Org, Tree, new_org
 

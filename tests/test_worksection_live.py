@@ -14,9 +14,9 @@ from worksection import Client, ResponseException, UnauthorizedException
 from worksection.models.event import Event as SdkEvent
 
 from worktrail.auth import create_token
-from worktrail.orgs import create_organization
 from worktrail.store import Store
 from worktrail.testing.server import serve
+from worktrail.write import create_organization
 
 from .live import printed_token
 from .readme import bash_blocks, section

@@ -134,7 +134,7 @@ def serve(
     """Run the HTTP service (migrating the database first)."""
     import uvicorn
 
-    from .api import create_app
+    from .app import create_app
     from .auth import create_token
 
     settings = _settings(database_url, host=host, port=port)
@@ -160,7 +160,7 @@ def serve(
             {s.env: str(getattr(settings, s.name)) for s in SETTINGS if getattr(settings, s.name)}
         )
         uvicorn.run(
-            "worktrail.api.app:create_app_from_environment",
+            "worktrail.app:create_app_from_environment",
             factory=True,
             workers=workers,
             host=settings.host,
@@ -241,7 +241,7 @@ def org_create(
 ) -> None:
     """Create an organization and its owner, and print an owner API token."""
     from .auth import create_token
-    from .orgs import create_organization
+    from .write import create_organization
 
     store = _store(_settings(database_url))
     try:
@@ -371,21 +371,19 @@ def tail(
     """Follow new events as they are committed, one line each."""
     from dataclasses import replace
 
-    from .query import CursorCodec, EventQuery, decode_position, encode_position, run_query
+    from .model import EventQuery, Scope
+    from .query import CursorCodec, Reader, decode_position, encode_position
 
-    store = _store(_settings(database_url))
-    org_id = _org(store, org)
     parsed_scope = None
     if scope:
-        from starlette.datastructures import QueryParams
-
-        from .api.params import scope_param
-
         try:
-            parsed_scope = scope_param(QueryParams({"scope": scope}))
-        except WorktrailError as exc:
-            err.print(f"[red]{exc.detail}[/red]")
+            parsed_scope = Scope.parse(scope)
+        except ValueError as exc:
+            err.print(f"[red]--scope {exc}[/red]")
             raise typer.Exit(2) from exc
+    store = _store(_settings(database_url))
+    org_id = _org(store, org)
+    reader = Reader.whole(store, org_id)
     query = EventQuery(org_id=org_id, scope=parsed_scope, ascending=True, limit=500)
     codec = CursorCodec(store.server_secret())
     if cursor:
@@ -395,11 +393,11 @@ def tail(
             err.print(f"[red]{exc.detail}[/red]")
             raise typer.Exit(2) from exc
     else:
-        position = 0 if from_start else store.head_seq(org_id)
+        position = 0 if from_start else reader.head()
     seen = 0
     try:
         while max_events is None or seen < max_events:
-            page = run_query(store, replace(query, after_seq=position))
+            page = reader.page(replace(query, after_seq=position))
             for event in page.events:
                 console.print(event_line(event), markup=False, highlight=False, soft_wrap=True)
                 seen += 1

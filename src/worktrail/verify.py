@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .chain import GENESIS_HASH, event_hash, hash_body
-from .model import Event
-from .query import EventQuery
+from .model import Event, EventQuery
+from .query import Reader
 from .store import Store
 
 
@@ -46,9 +46,10 @@ def verify_chain(
     store: Store, org_id: int, progress: Callable[[int], None] | None = None
 ) -> VerifyResult:
     """Walk the organization's events in seq order: no holes, each link and hash intact."""
+    reader = Reader.whole(store, org_id)
     expected_prev = GENESIS_HASH
     checked = 0
-    for event in store.iter_events(EventQuery(org_id=org_id, ascending=True, limit=1000)):
+    for event in reader.iter_events(EventQuery(org_id=org_id, ascending=True, limit=1000)):
         if event.seq != checked + 1:
             return VerifyResult(checked, False, checked + 1, f"seq {checked + 1} is missing")
         if event.prev_hash != expected_prev:
@@ -59,7 +60,7 @@ def verify_chain(
         checked += 1
         if progress and checked % 10_000 == 0:
             progress(checked)
-    org = store.get_org(org_id)
-    if org is not None and (org.last_seq != checked or org.last_hash != expected_prev):
+    org = reader.org_record()
+    if org.last_seq != checked or org.last_hash != expected_prev:
         return VerifyResult(checked, False, checked + 1, "head does not match the last event")
     return VerifyResult(checked, True)

@@ -1,5 +1,2 @@
-"""The HTTP application: native API under /api/v1 (the vendor dialects mount beside it)."""
-
-from .app import create_app
-
-__all__ = ["create_app"]
+"""The native API under /api/v1: histories (events.py, stream.py), entities
+(entities.py), sidecar ingest (ingest.py) and the organization (organization.py)."""

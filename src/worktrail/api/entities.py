@@ -11,17 +11,15 @@ import orjson
 from fastapi import APIRouter, Body, Path, Request
 from starlette.responses import Response
 
-from ..auth import Principal, check_can_read
 from ..diff import micros_to_iso
-from ..errors import BadRequest, Forbidden, InvalidInput, NotFound
-from ..model import ENTITY_SPECS, LOCATION_FIELDS, MAX_ID, PLURALS, EntityType, Role, Scope
-from ..query import EventQuery, run_query
-from ..store import EntityRow
+from ..errors import BadRequest, InvalidInput, NotFound
+from ..model import ENTITY_SPECS, LOCATION_FIELDS, MAX_ID, PLURALS, EntityType, Scope
+from ..query import Reader
+from ..web import params as p
+from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ..web.render import entity_json, event_json
 from ..write import WriteResult
-from . import params as p
-from .deps import PrincipalDep, Services, ServicesDep
 from .events import events_response
-from .render import entity_json, event_json
 
 router = APIRouter(prefix="/api/v1", tags=["entities"])
 
@@ -44,17 +42,9 @@ def write_response(result: WriteResult, status: int = 200) -> Response:
     )
 
 
-def load_readable(
-    services: Services, principal: Principal, entity_type: EntityType, entity_id: int
-) -> EntityRow:
-    entity = services.store.get_entity(principal.org_id, entity_id)
-    if entity is None or entity.type is not entity_type:
-        raise NotFound(f"{entity_type.value} {entity_id} does not exist")
-    check_can_read(services.store, principal, entity)
-    return entity
-
-
-def container_filter(entity_type: EntityType, request: Request) -> tuple[str, ...]:
+def container_filter(entity_type: EntityType) -> tuple[str, ...]:
+    """The query parameters that list the entities in one container (tasks: a project's or
+    a parent task's)."""
     spec = ENTITY_SPECS[entity_type]
     if entity_type is EntityType.TASK:
         return ("project", "parent")
@@ -68,43 +58,41 @@ def register(entity_type: EntityType) -> None:
     tag: list[str | Enum] = [plural]
 
     @router.get(f"/{plural}", tags=tag, summary=f"List {plural}")
-    def list_entities(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
+    def list_entities(request: Request, services: ServicesDep, reader: ReaderDep) -> Response:
         qp = request.query_params
-        filters = container_filter(entity_type, request)
+        filters = container_filter(entity_type)
         p.reject_unknown(qp, ("after", "limit", "include_deleted", *filters))
-        container: int | None = None
-        for field in filters:
-            value = p.int_param(qp, field, None, 1, 2**62)
-            if value is not None:
-                container = value
-                parent_type = ENTITY_SPECS[entity_type].fields[field].ref
-                assert parent_type is not None
-                load_readable(services, principal, parent_type, value)
+        containers = [
+            (field, value)
+            for field in filters
+            if (value := p.int_param(qp, field, None, 1, MAX_ID)) is not None
+        ]
         limit = p.int_param(qp, "limit", 100, 1, services.settings.page_limit_max) or 100
-        after = p.int_param(qp, "after", None, 0, 2**62)
-        rows = services.store.list_entities(
-            principal.org_id,
+        after = p.int_param(qp, "after", None, 0, MAX_ID)
+        include_deleted = p.bool_param(qp, "include_deleted", False)
+        container: int | None = None
+        for field, value in containers:
+            parent_type = ENTITY_SPECS[entity_type].fields[field].ref
+            assert parent_type is not None
+            container = reader.entity(value, parent_type).id
+        rows, next_after = reader.list_entities(
             entity_type,
             container_id=container,
             after_id=after,
-            limit=limit + 1,
-            include_deleted=p.bool_param(qp, "include_deleted", False),
+            limit=limit,
+            include_deleted=include_deleted,
         )
-        visible = [r for r in rows[:limit] if _readable(services, principal, r)]
-        has_more = len(rows) > limit
         return json_response(
             {
-                "data": [entity_json(r) for r in visible],
-                "has_more": has_more,
-                "next_after": rows[limit - 1].id if has_more else None,
+                "data": [entity_json(r) for r in rows],
+                "has_more": next_after is not None,
+                "next_after": next_after,
             }
         )
 
     @router.get(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Get a {name}")
-    def get_entity(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
-        return json_response(
-            {"data": entity_json(load_readable(services, principal, entity_type, entity_id))}
-        )
+    def get_entity(entity_id: EntityId, reader: ReaderDep) -> Response:
+        return json_response({"data": entity_json(reader.entity(entity_id, entity_type))})
 
     @router.get(
         f"/{plural}/{{entity_id}}/events",
@@ -112,25 +100,21 @@ def register(entity_type: EntityType) -> None:
         summary=f"History of a {name} (with its descendants)",
     )
     def entity_events(
-        entity_id: EntityId, request: Request, services: ServicesDep, principal: PrincipalDep
+        entity_id: EntityId, request: Request, services: ServicesDep, reader: ReaderDep
     ) -> Response:
-        load_readable(services, principal, entity_type, entity_id)
-        return events_response(request, services, principal, Scope(entity_type, entity_id))
+        return events_response(request, services, reader, Scope(entity_type, entity_id))
 
     @router.get(
         f"/{plural}/{{entity_id}}/state",
         tags=tag,
         summary=f"State of a {name} at a point in time (?at=ISO-8601)",
     )
-    def entity_state(
-        entity_id: EntityId, request: Request, services: ServicesDep, principal: PrincipalDep
-    ) -> Response:
-        load_readable(services, principal, entity_type, entity_id)
+    def entity_state(entity_id: EntityId, request: Request, reader: ReaderDep) -> Response:
         p.reject_unknown(request.query_params, ("at",))
         at = p.time_param(request.query_params, "at")
         if at is None:
             raise BadRequest("'at' is required, e.g. ?at=2026-01-31T09:30:00Z")
-        return json_response(state_at(services, principal, entity_type, entity_id, at))
+        return json_response(state_at(reader, entity_type, entity_id, at))
 
     if entity_type is EntityType.ORGANIZATION:
         return
@@ -207,78 +191,17 @@ def _register_set_route(
         )
 
 
-def _readable(services: Services, principal: Principal, entity: EntityRow) -> bool:
-    try:
-        check_can_read(services.store, principal, entity)
-    except NotFound:
-        return False
-    return True
-
-
-def state_at(
-    services: Services, principal: Principal, entity_type: EntityType, entity_id: EntityId, at: int
-) -> dict[str, Any]:
+def state_at(reader: Reader, entity_type: EntityType, entity_id: int, at: int) -> dict[str, Any]:
     """The entity's state as recorded by its last event that occurred at or before `at`."""
-    query = EventQuery(
-        org_id=principal.org_id,
-        scope=Scope(entity_type, entity_id),
-        descendants=False,
-        occurred_to=at + 1,
-        limit=1,
-    )
-    page = run_query(services.store, query)
-    if not page.events:
+    event = reader.state_at(reader.entity(entity_id, entity_type), at)
+    if event is None:
         raise NotFound(f"{entity_type.value} {entity_id} did not exist at {micros_to_iso(at)}")
-    event = page.events[0]
     return {
         "data": event.after,
         "deleted": event.action.value == "deleted",
         "as_of": micros_to_iso(at),
         "event": event_json(event),
     }
-
-
-@router.get("/organization", tags=["organizations"], summary="Your organization")
-def my_organization(services: ServicesDep, principal: PrincipalDep) -> Response:
-    org = services.store.get_entity(principal.org_id, principal.org_id)
-    if org is None:
-        raise NotFound("organization not found")
-    return json_response({"data": entity_json(org)})
-
-
-@router.get("/organization/admin-api-key", tags=["organizations"], summary="Admin API key")
-def admin_api_key(services: ServicesDep, principal: PrincipalDep) -> Response:
-    """The organization's admin API key (owners only), used by vendor admin APIs."""
-    if principal.role is not Role.OWNER:
-        raise Forbidden("only the organization's owner can read the admin API key")
-    org = services.store.get_org(principal.org_id)
-    assert org is not None
-    return json_response({"admin_api_key": org.admin_api_key})
-
-
-@router.post(
-    "/organization/admin-api-key/rotate", tags=["organizations"], summary="Rotate admin API key"
-)
-def rotate_admin_api_key(services: ServicesDep, principal: PrincipalDep) -> Response:
-    """Replace the admin API key (owners only); the old key stops working at once."""
-    import secrets
-
-    if principal.role is not Role.OWNER:
-        raise Forbidden("only the organization's owner can rotate the admin API key")
-    key = secrets.token_hex(16)
-    services.store.set_admin_api_key(principal.org_id, key)
-    return json_response({"admin_api_key": key})
-
-
-@router.get("/me", tags=["organizations"], summary="Who this token acts as")
-def me(principal: PrincipalDep) -> Response:
-    return json_response(
-        {
-            "user": principal.actor.to_json(),
-            "org_id": principal.org_id,
-            "role": principal.role.value,
-        }
-    )
 
 
 for _type in EntityType:

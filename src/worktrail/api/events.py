@@ -1,24 +1,29 @@
-"""GET /api/v1/events: the history, filtered, paged by keyset cursors, as JSON, NDJSON or CSV."""
+"""GET /api/v1/events: the history, filtered, paged by keyset cursors, as JSON, NDJSON or CSV.
+
+Every history read of the native API (the organization's, an entity's with its
+descendants, the live feed) goes the same way: the request is parsed in full (no database
+work), then the read door authorizes its scope and pages.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from ..auth import Principal, check_can_read, visible_workspaces
 from ..errors import BadRequest, NotFound
-from ..model import Action, EntityType, StoredEvent, split_event_id
-from ..query import EventQuery, decode_position, encode_position, run_query_stored
-from . import params as p
-from .deps import PrincipalDep, Services, ServicesDep
-from .render import event_json, events_page_json, iter_csv, iter_ndjson
+from ..model import Action, EntityType, EventQuery, Scope, StoredEvent, split_event_id
+from ..query import Reader, decode_position, encode_position
+from ..web import params as p
+from ..web.deps import ReaderDep, ServicesDep
+from ..web.render import event_json, events_page_json, iter_csv, iter_ndjson
+from ..web.services import Services
 
 _T = TypeVar("_T")
 
@@ -55,17 +60,25 @@ def negotiate(request: Request) -> str:
     return "json"
 
 
-def build_query(
-    request: Request, services: Services, principal: Principal, *, scope_override: Any = None
-) -> EventQuery:
+@dataclass(frozen=True)
+class HistoryRequest:
+    """A native history request, parsed: the query (without its position), the cursor that
+    continues it, the format, and whether the client named a page size."""
+
+    query: EventQuery
+    cursor: str | None
+    format: str
+    limited: bool
+
+
+def parse_history_request(
+    request: Request, services: Services, org_id: int, path_scope: Scope | None = None
+) -> HistoryRequest:
+    """Everything the client asked for, checked; no database work."""
     qp = request.query_params
     p.reject_unknown(qp, QUERY_PARAMS)
-    scope = scope_override if scope_override is not None else p.scope_param(qp)
-    if scope is not None:
-        entity = services.store.get_entity(principal.org_id, scope.id)
-        if entity is None or entity.type is not scope.type:
-            raise NotFound(f"{scope} does not exist")
-        check_can_read(services.store, principal, entity)
+    fmt = negotiate(request)
+    scope = p.scope_param(qp)
     order = p.single(qp, "order") or "newest"
     if order not in ("newest", "oldest"):
         raise BadRequest("'order' must be newest or oldest")
@@ -76,21 +89,27 @@ def build_query(
     if occurred_from is not None and occurred_to is not None and occurred_from >= occurred_to:
         raise BadRequest("'occurred_after' must be earlier than 'occurred_before'")
     query = EventQuery(
-        org_id=principal.org_id,
-        scope=scope,
+        org_id=org_id,
+        scope=path_scope if path_scope is not None else scope,
         descendants=p.bool_param(qp, "descendants", True),
         subject_types=p.list_param(qp, "subject_type", [t.value for t in EntityType]),
         actions=p.list_param(qp, "action", [a.value for a in Action]),
         actor_ids=p.ids_param(qp, "actor"),
         occurred_from=occurred_from,
         occurred_to=occurred_to,
-        visible_workspaces=visible_workspaces(services.store, principal),
         ascending=order == "oldest",
         limit=limit or settings.page_limit_default,
     )
-    cursor = p.single(qp, "cursor")
-    if cursor:
-        query = replace(query, after_seq=decode_position(services.cursors, query, cursor))
+    return HistoryRequest(query, p.single(qp, "cursor") or None, fmt, "limit" in qp)
+
+
+def authorized_query(services: Services, reader: Reader, asked: HistoryRequest) -> EventQuery:
+    """The query with its scope authorized and its cursor's position."""
+    query = asked.query
+    if query.scope is not None:
+        reader.scope(query.scope)
+    if asked.cursor:
+        query = replace(query, after_seq=decode_position(services.cursors, query, asked.cursor))
     return query
 
 
@@ -105,40 +124,36 @@ def build_query(
         "matching event unless limit is given."
     ),
 )
-def list_events(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
-    return events_response(request, services, principal)
+def list_events(request: Request, services: ServicesDep, reader: ReaderDep) -> Response:
+    return events_response(request, services, reader)
 
 
 def events_response(
-    request: Request, services: Services, principal: Principal, scope_override: Any = None
+    request: Request, services: Services, reader: Reader, path_scope: Scope | None = None
 ) -> Response:
-    fmt = negotiate(request)
-    query = build_query(request, services, principal, scope_override=scope_override)
-    if fmt != "json" and "limit" not in request.query_params:
-        return _stream(services, query, fmt)
-    page = run_query_stored(services.store, query)
+    asked = parse_history_request(request, services, reader.org_id, path_scope)
+    query = authorized_query(services, reader, asked)
+    if asked.format != "json" and not asked.limited:
+        chunks = read_ahead(reader.iter_stored(query, EXPORT_CHUNK))
+        return _stream_events(chunks, asked.format, {})
+    page = reader.page_stored(query)
     next_cursor = None
     if page.position is not None and (page.has_more or query.ascending):
         next_cursor = encode_position(services.cursors, query, page.position)
     headers = {"X-Has-More": "true" if page.has_more else "false"}
     if next_cursor:
         headers["X-Next-Cursor"] = next_cursor
-    if fmt == "json":
+    if asked.format == "json":
         body = events_page_json(
             page.events, {"next_cursor": next_cursor, "has_more": page.has_more}
         )
         return Response(body, media_type="application/json", headers=headers)
-    return _stream_events([page.events], fmt, headers)
+    return _stream_events([page.events], asked.format, headers)
 
 
 # Rows fetched per keyset chunk of a streamed export: large enough that per-query and
 # per-piece costs vanish, small enough that the server's memory stays flat.
 EXPORT_CHUNK = 5000
-
-
-def _stream(services: Services, query: EventQuery, fmt: str) -> Response:
-    chunks = read_ahead(services.store.iter_stored(query, EXPORT_CHUNK))
-    return _stream_events(chunks, fmt, {})
 
 
 def read_ahead(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
@@ -194,16 +209,11 @@ def _stream_events(
 
 
 @router.get("/events/{event_id}", summary="Get one event")
-def get_event(event_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    if not event_id.isdigit() or len(event_id) > 19:
+def get_event(event_id: str, reader: ReaderDep) -> Response:
+    if not (event_id.isascii() and event_id.isdigit()) or len(event_id) > 19:
         raise NotFound(f"event {event_id} does not exist")
     org_id, seq = split_event_id(int(event_id))
-    event = services.store.get_event(principal.org_id, seq) if org_id == principal.org_id else None
+    event = reader.event(seq) if org_id == reader.org_id else None
     if event is None:
-        raise NotFound(f"event {event_id} does not exist")
-    visible = visible_workspaces(services.store, principal)
-    if visible is not None and not any(
-        s.type is EntityType.WORKSPACE and s.id in visible for s in event.scopes
-    ):
         raise NotFound(f"event {event_id} does not exist")
     return Response(orjson.dumps(event_json(event)), media_type="application/json")

@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import InvalidInput
-from ..ingest import IngestResult, ingest
-from .deps import PrincipalDep, ServicesDep
-from .render import event_json
+from ..web.deps import PrincipalDep, ServicesDep
+from ..web.render import event_json
+from ..write import IngestResult
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -107,7 +107,7 @@ def post_changes(
     records = body.get("records")
     if not isinstance(records, list):
         raise InvalidInput("'records' must be a list of records")
-    results = ingest(services.store, principal, records, services.settings.ingest_batch_max)
+    results = services.writer.ingest(principal, records, services.settings.ingest_batch_max)
     recorded = sum(1 for r in results if r.status == "recorded")
     minimal = wants_minimal(request.headers.get("prefer", ""))
     return Response(

@@ -7,8 +7,6 @@ Starts at the head (only events committed from now on) unless a cursor is given,
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -18,10 +16,11 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
-from ..query import decode_position, encode_position, run_query
-from .deps import PrincipalDep, ServicesDep
-from .events import build_query
-from .render import event_json
+from ..query import decode_position, encode_position
+from ..web.commits import wait_for_commit
+from ..web.deps import ReaderDep, ServicesDep
+from ..web.render import event_json
+from .events import authorized_query, parse_history_request
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -29,57 +28,24 @@ POLL_SECONDS = 1.0  # fallback for commits made by other processes
 HEARTBEAT_SECONDS = 15.0
 
 
-class CommitSignal:
-    """Wakes live feeds when this process commits events (other processes: by polling)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.event = asyncio.Event()
-
-    def notify(self, _org_id: int) -> None:
-        # called from writer threads
-        self.loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        self.event.set()
-        self.event = asyncio.Event()
-
-
-async def wait_for_commit(request: Request, timeout: float) -> None:
-    state = request.app.state
-    signal: CommitSignal | None = getattr(state, "commit_signal", None)
-    if signal is None:
-        signal = state.commit_signal = CommitSignal(asyncio.get_running_loop())
-        state.services.store.add_commit_listener(signal.notify)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(signal.event.wait(), timeout)
-
-
 @router.get(
     "/events/stream",
     summary="Live feed (Server-Sent Events)",
     description="Same filters as /api/v1/events. Resumes from `cursor` or `Last-Event-ID`.",
 )
-def stream_events(
-    request: Request, services: ServicesDep, principal: PrincipalDep
-) -> StreamingResponse:
-    params = request.query_params
-    query = build_query(request, services, principal)
-    query = replace(query, ascending=True, limit=min(query.limit, 500), after_seq=None)
-    resume = request.headers.get("last-event-id") or params.get("cursor")
-    if resume:
-        position = decode_position(services.cursors, query, resume)
-    else:
-        position = services.store.head_seq(principal.org_id)
+def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) -> StreamingResponse:
+    asked = parse_history_request(request, services, reader.org_id)
+    query = authorized_query(services, reader, replace(asked, cursor=None))
+    query = replace(query, ascending=True, limit=min(query.limit, 500))
+    resume = request.headers.get("last-event-id") or asked.cursor
+    position = decode_position(services.cursors, query, resume) if resume else reader.head()
 
     async def messages() -> AsyncIterator[bytes]:
         nonlocal position
         yield b": connected\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
-            page = await to_thread.run_sync(
-                run_query, services.store, replace(query, after_seq=position)
-            )
+            page = await to_thread.run_sync(reader.page, replace(query, after_seq=position))
             for event in page.events:
                 position = event.seq
                 cursor = encode_position(services.cursors, query, position)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..model import Action, Actor, EntityType, State
-from ..orgs import create_organization
-from ..store import EntityRow, Store, WriteTransaction
-from ..write import Recorder
+from ..model import Action, Actor, EntityRow, EntityType, State
+from ..store import Store, WriteTransaction
+from ..write import Recorder, create_organization
 from .timeline import Clock
 
-__all__ = ["EntityRow", "Journal", "Store", "actor_of"]
+__all__ = ["Journal", "Store", "actor_of"]
 
 
 def actor_of(user: EntityRow) -> Actor:

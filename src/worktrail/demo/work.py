@@ -7,9 +7,9 @@ import datetime as dt
 import random
 
 from ..diff import micros_to_datetime
-from ..model import Action, EntityType, State
+from ..model import Action, EntityRow, EntityType, State
 from .people import People
-from .recording import EntityRow, Journal
+from .recording import Journal
 
 HOT_TASKS = 100  # tasks worked on lately ...
 HOT_SHARE = 0.6  # ... get this share of the changes to tasks

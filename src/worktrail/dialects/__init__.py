@@ -4,22 +4,19 @@ Each module here is a thin translator over the one query core: vendor parameters
 EventQuery, events → vendor JSON/CSV, errors → the vendor's error shape, vendor auth →
 worktrail tokens. A module takes part by defining `DIALECT = Dialect(...)`; the app
 discovers them, mounts their routers at the vendors' own paths and renders errors raised
-under their path prefixes in the vendor's shape. No dialect runs its own SQL.
+under their path prefixes in the vendor's shape. Every dialect reads through the read door
+(worktrail.query.Reader) and takes what all of them need from kit.py; none runs SQL.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+from fastapi import APIRouter
 
-from ..errors import WorktrailError
-
-ErrorRenderer = Callable[[Request, WorktrailError], Response]
+from ..web.problems import ErrorRenderer
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Storage: one interface (Store), one module per database. Nothing outside this package
-knows which database it is talking to."""
+knows which database it is talking to, or builds SQL."""
 
 from __future__ import annotations
 
-from ..config import Settings
-from .base import EntityRow, Store, WriteTransaction, event_from_row
+from ..config import ConfigError, Settings
+from .base import Store
+from .rows import LocatedEntity, OrgRow, TokenRow, TokenUser, event_from_row
+from .writing import WriteTransaction
 
 
 def open_store(settings: Settings) -> Store:
@@ -18,11 +20,18 @@ def open_store(settings: Settings) -> Store:
         from .postgres import PostgresStore
 
         return PostgresStore(url, settings)
-    from ..config import ConfigError
-
     raise ConfigError(
         f"WORKTRAIL_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}"
     )
 
 
-__all__ = ["EntityRow", "Store", "WriteTransaction", "event_from_row", "open_store"]
+__all__ = [
+    "LocatedEntity",
+    "OrgRow",
+    "Store",
+    "TokenRow",
+    "TokenUser",
+    "WriteTransaction",
+    "event_from_row",
+    "open_store",
+]

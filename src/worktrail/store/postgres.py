@@ -7,36 +7,48 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    ScalarSelect,
+    cast,
+    create_engine,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ..config import Settings
 from ..errors import Conflict, StoreError
-from .base import (
-    ENTITY_COLUMNS,
-    EVENT_COLUMNS,
-    KEY_LOOKUP_COLUMNS,
-    SCOPE_COLUMNS,
-    Store,
+from ..model import EntityType
+from . import schema as t
+from .base import Store
+from .rows import EVENT_READ_NAMES
+from .writing import (
+    ENTITY_INSERT_COLUMNS,
+    EVENT_INSERT_COLUMNS,
+    SCOPE_INSERT_COLUMNS,
     WriteSQL,
     WriteTransaction,
 )
 
-_COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
-_COPY_SCOPES = f"COPY event_scopes ({', '.join(SCOPE_COLUMNS)}) FROM STDIN"
-_COPY_ENTITIES = f"COPY entities ({', '.join(ENTITY_COLUMNS)}) FROM STDIN"
+_COPY_EVENTS = f"COPY events ({', '.join(EVENT_INSERT_COLUMNS)}) FROM STDIN"
+_COPY_SCOPES = f"COPY event_scopes ({', '.join(SCOPE_INSERT_COLUMNS)}) FROM STDIN"
+_COPY_ENTITIES = f"COPY entities ({', '.join(ENTITY_INSERT_COLUMNS)}) FROM STDIN"
 # A batch's lookups by idempotency key and by external id: one probe of the unique index per
 # value (a lateral join), whatever the planner's statistics say. With `IN (...)` a young or
 # unanalyzed table gets a plan that filters all of the organization's rows, per batch.
 _EVENTS_BY_KEYS = (
-    f"SELECT {', '.join('e.' + c for c in KEY_LOOKUP_COLUMNS)} "
+    f"SELECT {', '.join('e.' + c for c in EVENT_READ_NAMES)} "
     "FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL ("
-    f"SELECT {', '.join(KEY_LOOKUP_COLUMNS)} FROM events "
+    f"SELECT {', '.join(EVENT_READ_NAMES)} FROM events "
     "WHERE org_id = %s AND idempotency_key = k.key) AS e"
 )
 _ENTITIES_BY_EXTERNAL = (
-    f"SELECT {', '.join('e.' + c for c in ENTITY_COLUMNS)} "
+    f"SELECT {', '.join('e.' + c for c in ENTITY_INSERT_COLUMNS)} "
     "FROM unnest(%s::text[]) AS k(external_id) CROSS JOIN LATERAL ("
-    f"SELECT {', '.join(ENTITY_COLUMNS)} FROM entities "
+    f"SELECT {', '.join(ENTITY_INSERT_COLUMNS)} FROM entities "
     "WHERE org_id = %s AND type = %s AND external_id = k.external_id) AS e"
 )
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
@@ -94,6 +106,21 @@ class PostgresStore(Store):
         self, conn: Connection, org_id: int, last_seq: int, last_hash: str
     ) -> WriteTransaction:
         return PostgresWriteTransaction(self, conn, org_id, last_seq, last_hash)
+
+    def _member_workspaces(
+        self, org_id: ColumnElement[int], user_id: ColumnElement[int]
+    ) -> ScalarSelect[Any]:
+        w = t.entities.alias("member_of")
+        members = cast(w.c.state, JSONB)["members"]
+        return (
+            select(func.json_agg(w.c.id))
+            .where(
+                w.c.org_id == org_id,
+                w.c.type == EntityType.WORKSPACE.value,
+                members.contains(func.to_jsonb(user_id)),
+            )
+            .scalar_subquery()
+        )
 
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
         engine = create_engine(

@@ -8,7 +8,7 @@ make the database step over k rows to reach the k-th. Two facts let worktrail ju
   (Store.write), so a recorded-time window is a seq range, found with one seek on
   ix_events_recorded.
 - Every scope row carries its event's subject type and `n`, its rank among the scope's
-  events of that type (WriteTransaction._rank_scope_rows). How many events of some types a
+  events of that type (WriteTransaction._ranked_scope_rows). How many events of some types a
   scope holds up to seq s is then one seek per type on ix_event_scopes_kind, and a binary
   search over s finds the k-th: about 20 probes of a few seeks each, whatever k is.
 
@@ -24,8 +24,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, func, select
 
-from ..model import EntityType
-from ..query import EventQuery
+from ..model import EntityType, EventQuery
 from . import schema as t
 
 # Below this, skipping rows of an index is as cheap as seeking.

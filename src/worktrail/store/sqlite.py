@@ -6,11 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    ScalarSelect,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.pool import QueuePool
 
 from ..config import Settings
-from .base import Store, WriteTransaction
+from ..model import EntityType
+from . import schema as t
+from .base import Store
+from .writing import WriteTransaction
 
 # Page cache per connection, in KiB. Readers are many and mostly walk indexes in order, and
 # the operating system caches the file for all of them; the writer revisits the same pages.
@@ -68,6 +80,20 @@ class SQLiteStore(Store):
         self, conn: Connection, org_id: int, last_seq: int, last_hash: str
     ) -> WriteTransaction:
         return SQLiteWriteTransaction(self, conn, org_id, last_seq, last_hash)
+
+    def _member_workspaces(
+        self, org_id: ColumnElement[int], user_id: ColumnElement[int]
+    ) -> ScalarSelect[Any]:
+        # json_each joined to its workspace row (not in a nested EXISTS), so that the user
+        # column correlates with the statement this is part of
+        w = t.entities.alias("member_of")
+        members = func.json_each(w.c.state, "$.members").table_valued("value").alias("member")
+        return (
+            select(func.json_group_array(w.c.id))
+            .select_from(w.join(members, members.c.value == user_id))
+            .where(w.c.org_id == org_id, w.c.type == EntityType.WORKSPACE.value)
+            .scalar_subquery()
+        )
 
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
         if ":memory:" in url or url.rstrip("/") == "sqlite:":

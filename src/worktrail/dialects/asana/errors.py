@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
 from ...context import current_request
 from ...errors import WorktrailError
+from .. import kit
 
 PREFIX = "/api/1.0"
 JSON_TYPE = "application/json; charset=UTF-8"
@@ -35,7 +35,7 @@ ERRORS_HELP = (
 )
 
 
-class AsanaError(WorktrailError):
+class AsanaError(kit.VendorError):
     """An error in Asana's terms: HTTP status, message, optional help and extra body keys."""
 
     def __init__(
@@ -47,11 +47,8 @@ class AsanaError(WorktrailError):
         headers: dict[str, str] | None = None,
         **body: Any,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message, headers)
         self.help = help_text
-        self.headers = headers or {}
         self.body = body
 
 
@@ -83,13 +80,7 @@ def sync_required(token: str) -> AsanaError:
 def json_response(
     body: Any, status: int = 200, *, pretty: bool = False, headers: dict[str, str] | None = None
 ) -> Response:
-    option = orjson.OPT_INDENT_2 if pretty else 0
-    return Response(
-        orjson.dumps(body, option=option),
-        status_code=status,
-        media_type=JSON_TYPE,
-        headers=headers,
-    )
+    return kit.json_response(body, status, media_type=JSON_TYPE, headers=headers, pretty=pretty)
 
 
 def translate(exc: WorktrailError) -> AsanaError:

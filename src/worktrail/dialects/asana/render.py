@@ -35,13 +35,15 @@ from ...model import (
     LOCATION_FIELDS,
     Action,
     Actor,
+    EntityRow,
     EntityType,
     Event,
     FieldKind,
     FieldSpec,
     State,
 )
-from ...store import EntityRow, Store
+from ...query import Reader
+from .. import kit
 
 AsanaEvent = dict[str, Any]
 
@@ -89,28 +91,21 @@ def _name(entity_type: EntityType, state: State) -> str | None:
     return str(name) if name is not None else None
 
 
-def render_events(store: Store, org_id: int, events: list[Event]) -> list[list[AsanaEvent]]:
+def render_events(reader: Reader, events: list[Event]) -> list[list[AsanaEvent]]:
     """Each event's Asana events (possibly none, for types Asana streams do not carry)."""
-    names = Names(store.get_entities(org_id, sorted(referenced_ids(events))))
+    names = Names(reader.names(referenced_ids(events)))
     return [render_event(event, names) for event in events]
 
 
 def referenced_ids(events: list[Event]) -> set[int]:
-    """Ids whose current names the rendering of `events` needs."""
-    ids: set[int] = set()
+    """Ids whose current names the rendering of `events` needs: the containers of created
+    entities and every entity the changes refer to."""
+    ids = kit.referenced_ids(events)
     for event in events:
         if event.action is Action.CREATED:
             parent = container(event.subject_type, event.after or {})
             if parent is not None:
                 ids.add(parent[1])
-        fields = ENTITY_SPECS[event.subject_type].fields
-        for change in event.changes:
-            spec = fields.get(change["field"])
-            if spec is None or spec.ref is None:
-                continue
-            values = [change.get("old"), change.get("new")]
-            values += [*(change.get("added") or ()), *(change.get("removed") or ())]
-            ids.update(v for v in values if isinstance(v, int))
     return ids
 
 

@@ -21,12 +21,13 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from ...api.deps import PrincipalDep, Services, ServicesDep
-from ...auth import Principal, check_can_read, visible_workspaces
+from ...auth import Principal
 from ...errors import NotFound
-from ...model import EntityType, Scope
-from ...query import EventQuery
-from ...store import EntityRow
+from ...model import EntityRow, EntityType, EventQuery, Scope
+from ...query import EntityHidden, Reader
+from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ...web.services import Services
+from .. import kit
 from .errors import (
     bad_request,
     forbidden,
@@ -51,7 +52,7 @@ def sync_tokens(request: Request, services: Services) -> SyncTokens:
     """The app's token codec: the server secret under its own purpose, made once."""
     tokens: SyncTokens | None = getattr(request.app.state, "asana_sync_tokens", None)
     if tokens is None:
-        tokens = SyncTokens(services.store.server_secret(), services.settings.sync_token_ttl_hours)
+        tokens = SyncTokens(services.secret, services.settings.sync_token_ttl_hours)
         request.app.state.asana_sync_tokens = tokens
     return tokens
 
@@ -83,29 +84,24 @@ def events_response(
     request: Request,
     services: Services,
     principal: Principal,
+    reader: Reader,
     path_type: EntityType | None = None,
     path_gid: str | None = None,
 ) -> Response:
-    wait = services.rate_limiter.check(RATE_SCOPE, f"token:{principal.token_id}")
-    if wait is not None:
-        raise too_many_requests(wait)
+    kit.admit(services, RATE_SCOPE, f"token:{principal.token_id}", too_many_requests)
     asked = read_request(request.query_params, path_type, path_gid)
-    resource = _resource(services, principal, asked.gid, path_type)
-    store, org_id = services.store, principal.org_id
+    resource = _resource(reader, asked.gid, path_type)
+    org_id = reader.org_id
     tokens = sync_tokens(request, services)
     start = tokens.read(asked.sync, org_id, resource.id) if asked.sync else None
-    query = EventQuery(
-        org_id=org_id,
-        scope=Scope(resource.type, resource.id),
-        visible_workspaces=visible_workspaces(store, principal),
-    )
+    query = EventQuery(org_id=org_id, scope=Scope(resource.type, resource.id))
     page = None
     if start is not None:
         page = read_page(
-            store, query, start, asked.limit, lambda events: render_events(store, org_id, events)
+            reader, query, start, asked.limit, lambda events: render_events(reader, events)
         )
     if page is None:
-        raise sync_required(tokens.mint(org_id, resource.id, SyncPosition(store.head_seq(org_id))))
+        raise sync_required(tokens.mint(org_id, resource.id, SyncPosition(reader.head())))
     body = {
         "data": _project(page.events, asked.fields),
         "sync": tokens.mint(org_id, resource.id, page.position),
@@ -163,15 +159,19 @@ def _flag(qp: QueryParams, name: str) -> bool:
     raise bad_request(f"{name}: Not a boolean: {raw!r}")
 
 
-def _resource(
-    services: Services, principal: Principal, gid: str, path_type: EntityType | None
-) -> EntityRow:
+def _resource(reader: Reader, gid: str, path_type: EntityType | None) -> EntityRow:
     """The subscribed project or task, readable by the principal."""
     name = path_type.value if path_type is not None else "resource"
     if not (gid.isascii() and gid.isdigit()) or len(gid) > 19:
         raise bad_request(f"{name}: Not a valid gid: {gid!r}", RESOURCE_HELP)
-    entity = services.store.get_entity(principal.org_id, int(gid))
-    if entity is None or (path_type is not None and entity.type is not path_type):
+    hidden = False
+    try:
+        entity = reader.entity(int(gid))
+    except EntityHidden as exc:
+        entity, hidden = exc.entity, True
+    except NotFound:
+        raise unknown_object(name, gid)
+    if path_type is not None and entity.type is not path_type:
         raise unknown_object(name, gid)
     if entity.type not in SUBSCRIBABLE:
         raise bad_request(
@@ -179,9 +179,7 @@ def _resource(
             "tasks and projects only (with their subtasks and comments)",
             RESOURCE_HELP,
         )
-    try:
-        check_can_read(services.store, principal, entity)
-    except NotFound:
+    if hidden:
         raise forbidden(gid)
     return entity
 
@@ -195,19 +193,21 @@ def _resource(
         "the events since the token, at most 100, with a new `sync` and `has_more`."
     ),
 )
-def get_events(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
-    return events_response(request, services, principal)
+def get_events(
+    request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
+) -> Response:
+    return events_response(request, services, principal, reader)
 
 
 @router.get("/projects/{gid}/events", summary="Asana: get events on a project")
 def get_project_events(
-    gid: str, request: Request, services: ServicesDep, principal: PrincipalDep
+    gid: str, request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:
-    return events_response(request, services, principal, EntityType.PROJECT, gid)
+    return events_response(request, services, principal, reader, EntityType.PROJECT, gid)
 
 
 @router.get("/tasks/{gid}/events", summary="Asana: get events on a task")
 def get_task_events(
-    gid: str, request: Request, services: ServicesDep, principal: PrincipalDep
+    gid: str, request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:
-    return events_response(request, services, principal, EntityType.TASK, gid)
+    return events_response(request, services, principal, reader, EntityType.TASK, gid)

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ...model import Event
-from ...query import CursorCodec, EventQuery, InvalidCursor, run_query
-from ...store import Store
+from ...model import Event, EventQuery
+from ...query import CursorCodec, InvalidCursor, Reader
 
 PURPOSE = "asana-sync"
 
@@ -81,14 +80,14 @@ class SyncTokens:
 
 
 def read_page(
-    store: Store, query: EventQuery, start: SyncPosition, limit: int, render: Renderer
+    reader: Reader, query: EventQuery, start: SyncPosition, limit: int, render: Renderer
 ) -> SyncPage | None:
     """The Asana events after `start` (at most `limit`), oldest first, and the position after
     them. None when `start` lies beyond the organization's head (not this history's token).
 
-    `query` names the subscription (org, scope with descendants, visible workspaces).
+    `query` names the subscription (org, scope with descendants).
     """
-    head = store.head_seq(query.org_id)
+    head = reader.head()
     if start.seq > head:
         return None
     base = replace(query, ascending=True, until_seq=head, limit=limit + 1)
@@ -97,7 +96,7 @@ def read_page(
     available = -start.part
     exhausted = False
     while available <= limit:
-        page = run_query(store, replace(base, after_seq=position))
+        page = reader.page(replace(base, after_seq=position))
         for event, items in zip(page.events, render(page.events), strict=True):
             rendered.append((event, items))
             available += len(items)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
 from ...errors import WorktrailError
+from .. import kit
 
 PREFIX = "/tasks/"
 ERROR_TYPE = "application/vnd.huddle.error+json"
@@ -22,17 +22,14 @@ TOO_MANY = (
 )
 
 
-class HuddleError(WorktrailError):
+class HuddleError(kit.VendorError):
     """An error in Huddle's terms: HTTP status, error code, message."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, message, headers)
         self.code = code
-        self.message = message
-        self.headers = headers or {}
 
 
 def validation(message: str) -> HuddleError:
@@ -79,6 +76,4 @@ def render_error(request: Request, exc: WorktrailError) -> Response:
         "errorMessages": [error.message],
         "errorCode": error.code,
     }
-    return Response(
-        orjson.dumps(body), status_code=error.status, media_type=ERROR_TYPE, headers=error.headers
-    )
+    return kit.json_response(body, error.status, media_type=ERROR_TYPE, headers=error.headers)

@@ -15,8 +15,8 @@ from email.utils import format_datetime
 from typing import Any
 
 from ...diff import micros_to_datetime
-from ...model import Action, EntityType, Event
-from ...store import EntityRow
+from ...model import Action, EntityRow, EntityType, Event
+from .. import kit
 
 CSV_COLUMNS = (
     "Title",
@@ -57,28 +57,12 @@ COMMENT_ACTIONS = {
     Action.DELETED: "TaskCommentDeleted",
     Action.RESTORED: "TaskCommentRestored",
 }
-USER_FIELDS = ("assignee", "followers")
-
-
-def task_of(event: Event) -> int:
-    """The task an event is about: its subject, or the task a comment is on."""
-    if event.subject_type is EntityType.TASK:
-        return event.subject_id
-    state = event.after or event.before or {}
-    return int(state.get("task") or 0)
+USER_FIELDS = ("assignee", "followers")  # the fields whose values are names of users
 
 
 def users_named(events: Iterable[Event]) -> set[int]:
     """Ids of the users whose names the changes show (assignees, followers)."""
-    ids: set[int] = set()
-    for event in events:
-        for change in event.changes:
-            if change["field"] in USER_FIELDS:
-                for key in ("new", "added", "removed"):
-                    value = change.get(key)
-                    values = value if isinstance(value, list) else [value]
-                    ids.update(v for v in values if isinstance(v, int))
-    return ids
+    return kit.referenced_ids(events, lambda target: target is EntityType.USER)
 
 
 @dataclass(frozen=True)
@@ -147,7 +131,7 @@ def kind_and_value(event: Event, names: dict[int, str]) -> tuple[str, str]:
 
 
 def change_of(event: Event, titles: dict[int, str], names: dict[int, str]) -> Change:
-    task_id = task_of(event)
+    task_id = kit.task_of(event) or 0
     if event.subject_type is EntityType.TASK:
         title = str((event.after or event.before or {}).get("name") or "")
     else:

@@ -18,14 +18,15 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...api.deps import PrincipalDep, Services, ServicesDep
 from ...auth import Principal
-from ...diff import now_micros
-from ...model import EntityType, Event, Scope
-from ...query import EventQuery
-from ...store import EntityRow
+from ...errors import NotFound
+from ...model import EntityRow, EntityType, EventQuery, Scope
+from ...query import EntityHidden, Reader
+from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ...web.services import Services
+from .. import kit
 from .errors import TOO_MANY, HuddleError, not_found, validation
-from .render import change_json, change_of, changes_csv, names_of, task_of, users_named
+from .render import change_json, change_of, changes_csv, names_of, users_named
 
 DAY = 86_400_000_000
 RATE_SCOPE = "huddle"
@@ -45,11 +46,6 @@ FORMATS = {  # media type Huddle clients send: what they get
 }
 
 router = APIRouter(tags=["huddle"])
-
-
-def clock() -> int:
-    """Now, in microseconds: where the window ends (tests move it)."""
-    return now_micros()
 
 
 def negotiate(accept: str | None) -> tuple[str, str]:
@@ -96,30 +92,33 @@ def read_params(request: Request) -> dict[str, int]:
     return values
 
 
-def workspace_for(services: Services, principal: Principal, workspace_id: str) -> EntityRow:
+def workspace_for(
+    services: Services, principal: Principal, reader: Reader, workspace_id: str
+) -> EntityRow:
     """The workspace, if the principal may read its audit trail; Huddle's errors if not."""
-    wait = services.rate_limiter.check(RATE_SCOPE, f"token:{principal.token_id}")
-    if wait is not None:
-        limit = str(services.settings.rate_limit_per_minute)
-        raise HuddleError(
-            429,
-            "TooManyRequests",
-            TOO_MANY,
-            {
-                "Retry-After": str(int(wait)),
-                "X-RateLimit-Limit": limit,
-                "X-RateLimit-Remaining": "0",
-            },
-        )
+    limit = str(services.settings.rate_limit_per_minute)
+
+    def too_many(wait: float) -> HuddleError:
+        headers = {
+            "Retry-After": str(int(wait)),
+            "X-RateLimit-Limit": limit,
+            "X-RateLimit-Remaining": "0",
+        }
+        return HuddleError(429, "TooManyRequests", TOO_MANY, headers)
+
+    kit.admit(services, RATE_SCOPE, f"token:{principal.token_id}", too_many)
     if not (workspace_id.isascii() and workspace_id.isdigit()) or len(workspace_id) > 19:
         raise not_found()
-    entity = services.store.get_entity(principal.org_id, int(workspace_id))
-    if entity is None or entity.type is not EntityType.WORKSPACE:
+    hidden = False
+    try:
+        entity = reader.entity(int(workspace_id), EntityType.WORKSPACE)
+    except EntityHidden as exc:
+        entity, hidden = exc.entity, True
+    except NotFound:
         raise not_found()
     if entity.deleted:
         raise HuddleError(404, "WorkspaceDeleted", "The workspace has been deleted")
-    members = entity.state.get("members") or []
-    if not principal.is_admin and principal.user_id not in members:
+    if hidden:
         raise HuddleError(
             403, "WorkspaceMembershipRequired", "User is not a member of the workspace"
         )
@@ -150,29 +149,26 @@ def page_links(base: str, path: str, workspace_id: int, p: dict[str, int], more:
 
 
 def audits(
-    request: Request, services: Services, principal: Principal, workspace_id: str
+    request: Request, services: Services, principal: Principal, reader: Reader, workspace_id: str
 ) -> Response:
     fmt, media_type = negotiate(request.headers.get("accept"))
     params = read_params(request)
-    workspace = workspace_for(services, principal, workspace_id)
-    store = services.store
+    workspace = workspace_for(services, principal, reader, workspace_id)
     query = EventQuery(
-        org_id=principal.org_id,
+        org_id=reader.org_id,
         scope=Scope(EntityType.WORKSPACE, workspace.id),
         subject_types=(EntityType.TASK.value, EntityType.COMMENT.value),
-        recorded_from=clock() - params["daysBack"] * DAY,
+        recorded_from=kit.now(services) - params["daysBack"] * DAY,
         ascending=False,
         limit=params["pagesize"],
         offset=params["skipitems"],
     )
-    fetched = store.fetch_events(query)
-    events: list[Event] = fetched[: params["pagesize"]]
-    more = len(fetched) > params["pagesize"]
-    comment_tasks = {task_of(e) for e in events if e.subject_type is EntityType.COMMENT}
-    looked_up = store.get_entities(principal.org_id, sorted(comment_tasks | users_named(events)))
-    names = names_of(looked_up)
+    page = reader.page(query)
+    events, more = page.events, page.has_more
+    comment_tasks = {kit.task_of(e) or 0 for e in events if e.subject_type is EntityType.COMMENT}
+    names = names_of(reader.names(comment_tasks | users_named(events)))
     changes = [change_of(e, names, names) for e in events]
-    base = services.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    base = kit.base_url(request, services)
     links = page_links(base, request.url.path, workspace.id, params, more)
     if fmt == "csv":
         link_header = ", ".join(f'<{link["href"]}>; rel="{link["rel"]}"' for link in links)
@@ -202,6 +198,10 @@ def audits(
     ),
 )
 def get_audits(
-    workspace_id: str, request: Request, services: ServicesDep, principal: PrincipalDep
+    workspace_id: str,
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    reader: ReaderDep,
 ) -> Response:
-    return audits(request, services, principal, workspace_id)
+    return audits(request, services, principal, reader, workspace_id)

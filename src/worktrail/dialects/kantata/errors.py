@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
 from ...errors import WorktrailError
+from .. import kit
 
 PREFIX = "/api/v1/subscribed_events"
 JSON_TYPE = "application/json; charset=utf-8"
 INVALID_OAUTH = "Invalid OAuth 2 Request"
 
 
-class KantataError(WorktrailError):
+class KantataError(kit.VendorError):
     """An error in Kantata's terms: HTTP status, error type, message, optional field."""
 
     def __init__(
@@ -31,12 +31,9 @@ class KantataError(WorktrailError):
         field: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, message, headers)
         self.kind = kind
-        self.message = message
         self.field = field
-        self.headers = headers or {}
 
 
 def bad_request(message: str) -> KantataError:
@@ -61,7 +58,7 @@ def too_many_requests(retry_after: float) -> KantataError:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers=headers)
+    return kit.json_response(body, status, media_type=JSON_TYPE, headers=headers)
 
 
 def translate(exc: WorktrailError) -> KantataError:

@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from ...diff import micros_to_datetime
-from ...model import ENTITY_SPECS, Action, EntityType, Event, FieldKind, State
-from ...store import EntityRow
+from ...model import ENTITY_SPECS, Action, EntityRow, EntityType, Event, FieldKind, State
 from .mapping import KANTATA_TYPES, event_type
 
 RESULT_KEY = "subscribed_events"

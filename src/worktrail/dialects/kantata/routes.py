@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...api.deps import PrincipalDep, Services, ServicesDep
-from ...api.org_settings import choice_setting, int_setting, org_settings
 from ...auth import Principal
-from ...diff import now_micros
-from ...model import Event
-from ...query import EventQuery
-from ...store import Store
+from ...model import Event, EventQuery
+from ...query import Reader
+from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ...web.org_settings import choice_setting, int_setting, org_settings
+from ...web.services import Services
+from .. import kit
 from .errors import forbidden, json_response, too_many_requests
 from .mapping import all_event_types, event_type_schemas
 from .params import EventsRequest, read_request
@@ -58,22 +58,14 @@ PAYLOAD_ENCODING = choice_setting(
 router = APIRouter(prefix="/api/v1", tags=["kantata"])
 
 
-def clock() -> int:
-    """Now, in microseconds: where the retention window ends (tests move it)."""
-    return now_micros()
-
-
 def admit(services: Services, principal: Principal) -> None:
-    wait = services.rate_limiter.check(RATE_SCOPE, f"token:{principal.token_id}")
-    if wait is not None:
-        raise too_many_requests(wait)
+    kit.admit(services, RATE_SCOPE, f"token:{principal.token_id}", too_many_requests)
     if not principal.is_admin:
         raise forbidden()
 
 
-def account_zone(store: Store, org_id: int) -> ZoneInfo:
-    org = store.get_entity(org_id, org_id)
-    return zone_named(str(org.state.get("timezone") or "UTC") if org else None)
+def account_zone(reader: Reader) -> ZoneInfo:
+    return zone_named(str(reader.organization().state.get("timezone") or "UTC"))
 
 
 def build_query(asked: EventsRequest, org_id: int, window_start: int) -> EventQuery:
@@ -96,24 +88,26 @@ def build_query(asked: EventsRequest, org_id: int, window_start: int) -> EventQu
     )
 
 
-def events_response(request: Request, services: Services, principal: Principal) -> Response:
+def events_response(
+    request: Request, services: Services, principal: Principal, reader: Reader
+) -> Response:
     admit(services, principal)
-    store, org_id = services.store, principal.org_id
-    settings = org_settings(store, org_id)
-    zone = account_zone(store, org_id)
+    org_id = reader.org_id
+    settings = org_settings(reader)
+    zone = account_zone(reader)
     asked = read_request(request.query_params, org_id, zone)
-    window_start = clock() - int(settings[RETENTION_DAYS.name]) * DAY
+    window_start = kit.now(services) - int(settings[RETENTION_DAYS.name]) * DAY
     query = build_query(asked, org_id, window_start)
     count, events = 0, []
     if not asked.matches_nothing:
-        count = store.count_matching(query)
+        count = reader.count(query)
         if query.offset < count:
-            events = store.fetch_events(query)[: query.limit]
+            events = reader.page(query).events
     as_strings = settings[PAYLOAD_ENCODING.name] == "string"
     refs: dict[int, dict[str, str] | None] = {}
     loaded: dict[str, dict[str, Any]] = {}
     if asked.include_subject:
-        refs, loaded = _subjects(store, org_id, events, zone)
+        refs, loaded = _subjects(reader, events, zone)
     rendered = {
         str(e.id): render_event(
             e,
@@ -135,11 +129,11 @@ def events_response(request: Request, services: Services, principal: Principal) 
 
 
 def _subjects(
-    store: Store, org_id: int, events: list[Event], zone: ZoneInfo
+    reader: Reader, events: list[Event], zone: ZoneInfo
 ) -> tuple[dict[int, dict[str, str] | None], dict[str, dict[str, Any]]]:
     """Each subject's ref (None once deleted) and the current state of the live ones,
     under their plural keys."""
-    entities = store.get_entities(org_id, [e.subject_id for e in events])
+    entities = reader.names(e.subject_id for e in events)
     refs = {e.subject_id: subject_ref(entities.get(e.subject_id)) for e in events}
     loaded: dict[str, dict[str, Any]] = {}
     for entity_id, ref in refs.items():
@@ -170,16 +164,16 @@ DESCRIPTION = (
 
 @router.get("/subscribed_events", summary=SUMMARY, description=DESCRIPTION)
 def get_subscribed_events(
-    request: Request, services: ServicesDep, principal: PrincipalDep
+    request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:
-    return events_response(request, services, principal)
+    return events_response(request, services, principal, reader)
 
 
 @router.get("/subscribed_events.json", include_in_schema=False)
 def get_subscribed_events_json(
-    request: Request, services: ServicesDep, principal: PrincipalDep
+    request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:
-    return events_response(request, services, principal)
+    return events_response(request, services, principal, reader)
 
 
 @router.get("/subscribed_events/event_types", summary="Kantata: subscribed event types")

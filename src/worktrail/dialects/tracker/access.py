@@ -19,11 +19,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ...api.deps import Services, ServicesDep
-from ...auth import Principal, authenticate, check_can_read
+from ...auth import Principal
 from ...errors import NotFound
-from ...model import MAX_ID, EntityType, Event, entity_hex_id, split_event_id
-from ...store import EntityRow
+from ...model import MAX_ID, EntityRow, EntityType, Event, entity_hex_id, split_event_id
+from ...query import Reader
+from ...web.deps import ServicesDep
+from .. import kit
 from .errors import (
     TrackerError,
     bad_parameter,
@@ -55,7 +56,7 @@ def tracker_principal(request: Request, services: ServicesDep) -> Principal:
         raise unauthorized(
             "Authorization required: send 'Authorization: OAuth <token>' with a worktrail API token"
         )
-    principal = authenticate(services.store, token.strip())
+    principal = services.authenticate(token.strip())
     org = organization_header(request)
     if org is None:
         raise unauthorized(
@@ -64,9 +65,7 @@ def tracker_principal(request: Request, services: ServicesDep) -> Principal:
         )
     if org != str(principal.org_id):
         raise forbidden(f"The token does not belong to organization {org}")
-    wait = services.rate_limiter.check(RATE_SCOPE, f"token:{principal.token_id}")
-    if wait is not None:
-        raise too_many_requests(wait)
+    kit.admit(services, RATE_SCOPE, f"token:{principal.token_id}", too_many_requests)
     return principal
 
 
@@ -79,6 +78,13 @@ def organization_header(request: Request) -> str | None:
 
 
 TrackerPrincipal = Annotated[Principal, Depends(tracker_principal)]
+
+
+async def tracker_reader(services: ServicesDep, principal: TrackerPrincipal) -> Reader:
+    return services.reader(principal)
+
+
+TrackerReader = Annotated[Reader, Depends(tracker_reader)]
 
 
 # -- events ----------------------------------------------------------------------------
@@ -114,44 +120,39 @@ def entity_type(segment: str) -> EntityType:
     return found
 
 
-def readable_entity(
-    services: Services, principal: Principal, kind: EntityType, ident: str
-) -> EntityRow:
-    """The entity `ident` names (24-hex id or numeric short id), readable by the principal."""
-    entity = _lookup(services, principal.org_id, ident)
-    if entity is None or entity.type is not kind:
-        raise not_found(f"Entity {ident} not found")
-    try:
-        check_can_read(services.store, principal, entity)
-    except NotFound:
+def readable_entity(reader: Reader, kind: EntityType, ident: str) -> EntityRow:
+    """The entity `ident` names (24-hex id or numeric short id), readable by the reader."""
+    entity = _lookup(reader, ident, kind)
+    if entity is None:
         raise not_found(f"Entity {ident} not found")
     return entity
 
 
-def _lookup(services: Services, org_id: int, ident: str) -> EntityRow | None:
+def _lookup(reader: Reader, ident: str, kind: EntityType) -> EntityRow | None:
+    """The readable entity of type `kind` that `ident` names, if there is one."""
     if HEX_ID.fullmatch(ident):
-        entity = services.store.get_entity(org_id, int(ident[8:], 16))
-        if entity is None or entity_hex_id(entity.id, entity.created_at) != ident.lower():
-            return None
-        return entity
-    if SHORT_ID.fullmatch(ident) and 0 < int(ident) <= MAX_ID:
-        return services.store.get_entity(org_id, int(ident))
-    return None
+        entity_id = int(ident[8:], 16)
+    elif SHORT_ID.fullmatch(ident) and 0 < int(ident) <= MAX_ID:
+        entity_id = int(ident)
+    else:
+        return None
+    try:
+        entity = reader.entity(entity_id, kind)
+    except NotFound:  # absent, of another type or hidden: Tracker tells none apart
+        return None
+    if HEX_ID.fullmatch(ident) and entity_hex_id(entity.id, entity.created_at) != ident.lower():
+        return None
+    return entity
 
 
 def issue_key(task_id: int) -> str:
     return f"TASK-{task_id}"
 
 
-def readable_task(services: Services, principal: Principal, key: str) -> EntityRow:
+def readable_task(reader: Reader, key: str) -> EntityRow:
     """The task a Tracker issue key names: TASK-<id>, <id> or its 24-hex id."""
     match = ISSUE_KEY.fullmatch(key)
-    ident = match.group(1) if match else key
-    entity = _lookup(services, principal.org_id, ident)
-    if entity is None or entity.type is not EntityType.TASK:
-        raise not_found(f"Issue {key} not found")
-    try:
-        check_can_read(services.store, principal, entity)
-    except NotFound:
+    entity = _lookup(reader, match.group(1) if match else key, EntityType.TASK)
+    if entity is None:
         raise not_found(f"Issue {key} not found")
     return entity

@@ -33,9 +33,8 @@ from urllib.parse import urlencode
 from starlette.datastructures import QueryParams
 
 from ...diff import datetime_to_micros, parse_datetime
-from ...model import ENTITY_SPECS, LOCATION_FIELDS, Action, EntityType, Event, FieldKind
-from ...query import EventQuery
-from ...store import Store
+from ...model import ENTITY_SPECS, LOCATION_FIELDS, Action, EntityType, Event, EventQuery, FieldKind
+from ...query import Reader
 from .access import event_hex_id, event_seq, issue_key, unknown_event
 from .errors import bad_parameter
 from .fields import DELETED, tracker_field
@@ -120,13 +119,13 @@ class Change:
 
 
 def read_changes(
-    store: Store, history: EventQuery, task_id: int, asked: ChangelogRequest
+    reader: Reader, history: EventQuery, task_id: int, asked: ChangelogRequest
 ) -> tuple[list[Change], bool]:
     """Up to perPage changes after `asked.after` that pass the filters, and whether more do."""
     start = asked.after_seq - 1 if asked.after_seq is not None else None
     # Events of subtasks are skipped, so a chunk may hold fewer changes than it has rows.
     chunk = max(asked.per_page + 2, 100)
-    events = store.iter_events(replace(history, ascending=True, after_seq=start), chunk=chunk)
+    events = reader.iter_events(replace(history, ascending=True, after_seq=start), chunk=chunk)
     if asked.after_seq is not None:
         first = next(events, None)
         if first is None or first.seq != asked.after_seq:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
 from ...errors import WorktrailError
+from .. import kit
 
 PREFIXES = ("/v2/", "/v3/")
 JSON_TYPE = "application/json; charset=utf-8"
 
 
-class TrackerError(WorktrailError):
+class TrackerError(kit.VendorError):
     """An error in Tracker's terms: status, message, per-parameter errors, extra headers."""
 
     def __init__(
@@ -32,11 +32,8 @@ class TrackerError(WorktrailError):
         errors: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message, headers)
         self.errors = errors or {}
-        self.headers = headers or {}
 
 
 def bad_parameter(name: str, message: str) -> TrackerError:
@@ -62,7 +59,7 @@ def too_many_requests(retry_after: float) -> TrackerError:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers=headers)
+    return kit.json_response(body, status, media_type=JSON_TYPE, headers=headers)
 
 
 def translate(exc: WorktrailError) -> TrackerError:

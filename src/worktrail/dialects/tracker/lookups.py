@@ -10,10 +10,10 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from ...api.deps import ServicesDep
-from ...model import MAX_ID, EntityType
-from ...store import EntityRow
-from .access import SHORT_ID, TrackerPrincipal
+from ...errors import NotFound
+from ...model import MAX_ID, EntityRow, EntityType
+from ...web.deps import ServicesDep
+from .access import SHORT_ID, TrackerPrincipal, TrackerReader
 from .errors import json_response, not_found
 from .fields import DELETED, FIELDS, Lang, TrackerField, language
 from .paths import tracker_get
@@ -42,22 +42,25 @@ def render_user(links: Links, user: EntityRow) -> Json:
 
 @tracker_get("/users/{user_id}", "get a user")
 def get_user(
-    user_id: str, request: Request, services: ServicesDep, principal: TrackerPrincipal
+    user_id: str, request: Request, services: ServicesDep, reader: TrackerReader
 ) -> Response:
-    user = None
-    if SHORT_ID.fullmatch(user_id) and 0 < int(user_id) <= MAX_ID:
-        user = services.store.get_entity(principal.org_id, int(user_id))
-    if user is None or user.type is not EntityType.USER:
+    if not (SHORT_ID.fullmatch(user_id) and 0 < int(user_id) <= MAX_ID):
         raise not_found(f"User {user_id} not found")
-    return json_response(render_user(Links.of(request, services.settings), user))
+    return json_response(render_user(Links.of(request, services), _user(reader, int(user_id))))
 
 
 @tracker_get("/myself", "the token's user")
-def myself(request: Request, services: ServicesDep, principal: TrackerPrincipal) -> Response:
-    user = services.store.get_entity(principal.org_id, principal.user_id)
-    if user is None:
-        raise not_found("User not found")
-    return json_response(render_user(Links.of(request, services.settings), user))
+def myself(
+    request: Request, services: ServicesDep, principal: TrackerPrincipal, reader: TrackerReader
+) -> Response:
+    return json_response(render_user(Links.of(request, services), _user(reader, principal.user_id)))
+
+
+def _user(reader: TrackerReader, user_id: int) -> EntityRow:
+    try:
+        return reader.entity(user_id, EntityType.USER)
+    except NotFound:
+        raise not_found(f"User {user_id} not found")
 
 
 FIELDS_BY_ID: dict[str, TrackerField] = {
@@ -80,7 +83,7 @@ def render_field(links: Links, field: TrackerField, lang: Lang) -> Json:
 
 
 def list_fields(request: Request, services: ServicesDep, principal: TrackerPrincipal) -> Response:
-    links = Links.of(request, services.settings)
+    links = Links.of(request, services)
     lang = language(request.headers.get("accept-language", ""))
     return json_response([render_field(links, f, lang) for f in FIELDS_BY_ID.values()])
 
@@ -98,4 +101,4 @@ def get_field(
     if field is None:
         raise not_found(f"Field {field_id} not found")
     lang = language(request.headers.get("accept-language", ""))
-    return json_response(render_field(Links.of(request, services.settings), field, lang))
+    return json_response(render_field(Links.of(request, services), field, lang))

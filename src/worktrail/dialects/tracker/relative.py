@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 
 from starlette.datastructures import QueryParams
 
-from ...model import Event
-from ...query import EventPage, EventQuery, run_query
-from ...store import Store
+from ...model import Event, EventQuery
+from ...query import EventPage, Reader
 from .access import event_seq, unknown_event
 from .errors import TrackerError, bad_parameter
 
@@ -104,58 +103,58 @@ def boolean(qp: QueryParams, name: str) -> bool:
     return lowered == "true"
 
 
-def read_window(store: Store, history: EventQuery, asked: RelativeRequest) -> Window:
+def read_window(reader: Reader, history: EventQuery, asked: RelativeRequest) -> Window:
     """The events `asked` places in `history` (an EventQuery of the entity's scope)."""
     anchor = asked.anchor or ""
     if asked.selected_seq is not None:
-        window = _around(store, history, asked.selected_seq, asked.per_page - 1, anchor)
+        window = _around(reader, history, asked.selected_seq, asked.per_page - 1, anchor)
     elif asked.from_seq is not None:
-        window = _beyond(store, history, asked, anchor)
+        window = _beyond(reader, history, asked, anchor)
     else:
-        window = _edge(store, history, asked)
+        window = _edge(reader, history, asked)
     if asked.new_events_on_top != asked.backward:
         return replace(window, events=window.events[::-1])
     return window
 
 
 def _page(
-    store: Store, history: EventQuery, *, ascending: bool, after: int | None, limit: int
+    reader: Reader, history: EventQuery, *, ascending: bool, after: int | None, limit: int
 ) -> EventPage[Event]:
-    return run_query(store, replace(history, ascending=ascending, after_seq=after, limit=limit))
+    return reader.page(replace(history, ascending=ascending, after_seq=after, limit=limit))
 
 
 def _from_anchor(
-    store: Store, history: EventQuery, seq: int, ascending: bool, limit: int, anchor: str
+    reader: Reader, history: EventQuery, seq: int, ascending: bool, limit: int, anchor: str
 ) -> tuple[Event, EventPage[Event]]:
     """The anchor event `seq`, which must be in the history, and up to `limit` events right
     after it (or before it): the page starts one position early, so that the anchor leads it."""
     start = seq - 1 if ascending else seq + 1
-    page = _page(store, history, ascending=ascending, after=start, limit=limit + 1)
+    page = _page(reader, history, ascending=ascending, after=start, limit=limit + 1)
     if not page.events or page.events[0].seq != seq:
         raise unknown_event(anchor)
     return page.events[0], EventPage[Event](page.events[1:], page.has_more, page.position)
 
 
-def _edge(store: Store, history: EventQuery, asked: RelativeRequest) -> Window:
-    page = _page(store, history, ascending=not asked.backward, after=None, limit=asked.per_page)
+def _edge(reader: Reader, history: EventQuery, asked: RelativeRequest) -> Window:
+    page = _page(reader, history, ascending=not asked.backward, after=None, limit=asked.per_page)
     if asked.backward:
         return Window(page.events[::-1], has_prev=page.has_more, has_next=False)
     return Window(page.events, has_prev=False, has_next=page.has_more)
 
 
-def _beyond(store: Store, history: EventQuery, asked: RelativeRequest, anchor: str) -> Window:
+def _beyond(reader: Reader, history: EventQuery, asked: RelativeRequest, anchor: str) -> Window:
     assert asked.from_seq is not None
     forward = not asked.backward
-    _, page = _from_anchor(store, history, asked.from_seq, forward, asked.per_page, anchor)
+    _, page = _from_anchor(reader, history, asked.from_seq, forward, asked.per_page, anchor)
     if forward:
         return Window(page.events, has_prev=True, has_next=page.has_more)
     return Window(page.events[::-1], has_prev=page.has_more, has_next=True)
 
 
-def _around(store: Store, history: EventQuery, seq: int, room: int, anchor: str) -> Window:
+def _around(reader: Reader, history: EventQuery, seq: int, room: int, anchor: str) -> Window:
     """The anchor and `room` neighbours, alternating before/after, oldest first."""
-    selected, later = _from_anchor(store, history, seq, True, room, anchor)
-    earlier = _page(store, history, ascending=False, after=seq, limit=room)
+    selected, later = _from_anchor(reader, history, seq, True, room, anchor)
+    earlier = _page(reader, history, ascending=False, after=seq, limit=room)
     before, after = earlier.events, later.events
     # Alternating from the before side gives it ceil(room/2); a short side leaves the rest
     # of the room to the other one.

@@ -25,11 +25,11 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from ...config import Settings
 from ...diff import datetime_to_micros, micros_to_datetime, parse_datetime
 from ...model import (
     ENTITY_SPECS,
     Actor,
+    EntityRow,
     EntityType,
     Event,
     FieldKind,
@@ -37,7 +37,9 @@ from ...model import (
     State,
     entity_hex_id,
 )
-from ...store import EntityRow, Store
+from ...query import Reader
+from ...web.services import Services
+from .. import kit
 from .access import TRACKER_TYPES, event_hex_id, issue_key
 from .fields import (
     CHOICES,
@@ -60,8 +62,8 @@ class Links:
     version: str
 
     @classmethod
-    def of(cls, request: Request, settings: Settings) -> Links:
-        base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    def of(cls, request: Request, services: Services) -> Links:
+        base = kit.base_url(request, services)
         version = request.url.path.lstrip("/").partition("/")[0]
         return cls(base, version if version in ("v2", "v3") else "v2")
 
@@ -79,10 +81,10 @@ class Context:
 
     @classmethod
     def load(
-        cls, request: Request, settings: Settings, store: Store, org_id: int, ids: Iterable[int]
+        cls, request: Request, services: Services, reader: Reader, ids: Iterable[int]
     ) -> Context:
         lang = language(request.headers.get("accept-language", ""))
-        return cls(Links.of(request, settings), lang, store.get_entities(org_id, sorted(set(ids))))
+        return cls(Links.of(request, services), lang, reader.names(ids))
 
     def name(self, entity_id: int) -> str:
         entity = self.entities.get(entity_id)
@@ -147,33 +149,19 @@ def issue_ref(ctx: Context, task_id: int) -> Json:
     }
 
 
-def subject_task(event: Event) -> int | None:
-    """The task an event is about: its subject, or a comment's task."""
-    if event.subject_type is EntityType.TASK:
-        return event.subject_id
-    if event.subject_type is EntityType.COMMENT:
-        state = event.after or event.before or {}
-        task = state.get("task")
-        return int(task) if isinstance(task, int) else None
-    return None
+subject_task = kit.task_of
 
 
 def referenced_ids(events: Iterable[Event]) -> set[int]:
-    """Entities whose names or ids rendering `events` needs."""
-    ids: set[int] = set()
+    """Entities whose names or ids rendering `events` needs: subjects, their tasks and
+    every entity the changes refer to."""
+    events = list(events)
+    ids = kit.referenced_ids(events)
     for event in events:
         ids.add(event.subject_id)
         task = subject_task(event)
         if task is not None:
             ids.add(task)
-        fields = ENTITY_SPECS[event.subject_type].fields
-        for change in event.changes:
-            spec = fields.get(change["field"])
-            if spec is None or spec.ref is None:
-                continue
-            values = [change.get("old"), change.get("new")]
-            values += [*(change.get("added") or ()), *(change.get("removed") or ())]
-            ids.update(v for v in values if isinstance(v, int))
     return ids
 
 

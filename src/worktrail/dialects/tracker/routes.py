@@ -13,19 +13,15 @@ official client's `_pyClientLocalMap…`) are ignored, as Tracker does.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fastapi import Request
 from starlette.responses import Response
 
-from ...api.deps import ServicesDep
-from ...auth import visible_workspaces
-from ...model import EntityType, Scope
-from ...query import EventQuery, run_query
-from ...store import EntityRow, Store
+from ...model import EntityRow, EntityType, EventQuery, Scope
+from ...query import Reader
+from ...web.deps import ServicesDep
 from . import changelog
 from .access import (
-    TrackerPrincipal,
+    TrackerReader,
     entity_type,
     event_hex_id,
     readable_entity,
@@ -45,12 +41,11 @@ from .render import (
 )
 
 
-def lifetime(store: Store, entity: EntityRow) -> Lifetime:
+def lifetime(reader: Reader, entity: EntityRow) -> Lifetime:
     """Who created the entity, when, and when it last changed, from its own first and last
     events: they say when the changes happened (the entity row, when they were recorded)."""
-    own = EventQuery(entity.org_id, scope=Scope(entity.type, entity.id), descendants=False, limit=1)
-    first = run_query(store, replace(own, ascending=True)).events
-    last = run_query(store, own).events
+    first = reader.own_events(entity, ascending=True)
+    last = reader.own_events(entity)
     return Lifetime(
         creator=first[0].actor if first else None,
         created_at=first[0].occurred_at if first else entity.created_at,
@@ -69,14 +64,11 @@ def get_entity(
     entity_id: str,
     request: Request,
     services: ServicesDep,
-    principal: TrackerPrincipal,
+    reader: TrackerReader,
 ) -> Response:
-    entity = readable_entity(services, principal, entity_type(kind), entity_id)
-    store = services.store
-    ctx = Context.load(
-        request, services.settings, store, principal.org_id, entity_references(entity)
-    )
-    body = render_entity(entity, lifetime(store, entity), ctx)
+    entity = readable_entity(reader, entity_type(kind), entity_id)
+    ctx = Context.load(request, services, reader, entity_references(entity))
+    body = render_entity(entity, lifetime(reader, entity), ctx)
     wanted = listed(request.query_params, "fields")
     if wanted:
         body["fields"] = {k: v for k, v in body["fields"].items() if k in wanted}
@@ -95,20 +87,13 @@ def entity_events(
     entity_id: str,
     request: Request,
     services: ServicesDep,
-    principal: TrackerPrincipal,
+    reader: TrackerReader,
 ) -> Response:
-    entity = readable_entity(services, principal, entity_type(kind), entity_id)
-    asked = read_request(request.query_params, principal.org_id)
-    store = services.store
-    history = EventQuery(
-        principal.org_id,
-        scope=Scope(entity.type, entity.id),
-        visible_workspaces=visible_workspaces(store, principal),
-    )
-    window = read_window(store, history, asked)
-    ctx = Context.load(
-        request, services.settings, store, principal.org_id, referenced_ids(window.events)
-    )
+    asked = read_request(request.query_params, reader.org_id)
+    entity = readable_entity(reader, entity_type(kind), entity_id)
+    history = EventQuery(reader.org_id, scope=Scope(entity.type, entity.id))
+    window = read_window(reader, history, asked)
+    ctx = Context.load(request, services, reader, referenced_ids(window.events))
     return json_response(
         {
             "events": [render_event(e, ctx) for e in window.events],
@@ -119,30 +104,25 @@ def entity_events(
 
 
 @tracker_get("/issues/{key}", "get a task as an issue", "`key`: TASK-<id>, <id> or the 24-hex id.")
-def get_issue(
-    key: str, request: Request, services: ServicesDep, principal: TrackerPrincipal
-) -> Response:
-    task = readable_task(services, principal, key)
-    store = services.store
-    ctx = Context.load(request, services.settings, store, principal.org_id, entity_references(task))
-    return json_response(render_issue(task, lifetime(store, task), ctx))
+def get_issue(key: str, request: Request, services: ServicesDep, reader: TrackerReader) -> Response:
+    task = readable_task(reader, key)
+    ctx = Context.load(request, services, reader, entity_references(task))
+    return json_response(render_issue(task, lifetime(reader, task), ctx))
 
 
 def issue_changelog(
-    key: str, request: Request, services: ServicesDep, principal: TrackerPrincipal
+    key: str, request: Request, services: ServicesDep, reader: TrackerReader
 ) -> Response:
-    task = readable_task(services, principal, key)
-    asked = changelog.read_request(request.query_params, principal.org_id)
-    store = services.store
+    asked = changelog.read_request(request.query_params, reader.org_id)
+    task = readable_task(reader, key)
     history = EventQuery(
-        principal.org_id,
+        reader.org_id,
         scope=Scope(EntityType.TASK, task.id),
         subject_types=(EntityType.TASK.value, EntityType.COMMENT.value),
-        visible_workspaces=visible_workspaces(store, principal),
     )
-    changes, has_more = changelog.read_changes(store, history, task.id, asked)
+    changes, has_more = changelog.read_changes(reader, history, task.id, asked)
     ids = changelog.referenced_ids(changes) | referenced_ids(c.event for c in changes)
-    ctx = Context.load(request, services.settings, store, principal.org_id, ids | {task.id})
+    ctx = Context.load(request, services, reader, ids | {task.id})
     last = event_hex_id(changes[-1].event) if changes else None
     return json_response(
         [changelog.render_change(c, task.id, ctx) for c in changes],

@@ -28,16 +28,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
 from collections.abc import Callable, Iterable
 
 from fastapi import Request
 
-from ...api.deps import bearer_token
-from ...auth import Principal, authenticate
+from ...auth import Principal
 from ...errors import Unauthorized
-from ...store import Store
-from ...store.base import OrgRow
+from ...web.deps import bearer_token
+from ...web.services import Services
 from .errors import invalid_hash, unauthorized
 from .params import Params
 
@@ -60,14 +58,17 @@ def hmac_signature(action: str, stamp: str, key: str) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def admin_org_id(orgs: Iterable[OrgRow], params: Params, authorization: str) -> int:
-    """The organization whose admin API key signed the request, or a code 2 error."""
-    check = _key_check(params, authorization, time.time())
+def admin_org_id(
+    keys: Iterable[tuple[int, str]], params: Params, authorization: str, now: float
+) -> int:
+    """The organization whose admin API key signed the request, or a code 2 error.
+    `keys`: (organization id, admin API key) of every organization; `now` in seconds."""
+    check = _key_check(params, authorization, now)
     matched: list[int] = []
-    for org in orgs:
-        verified = check(org.admin_api_key)
-        if verified and org.admin_api_key:
-            matched.append(org.id)
+    for org_id, key in keys:
+        verified = check(key)
+        if verified and key:
+            matched.append(org_id)
     if len(matched) != 1:
         raise invalid_hash("hash")
     return matched[0]
@@ -112,10 +113,10 @@ def _hmac_check(action: str, stamp: str | None, signature: str, now: float) -> K
     return check
 
 
-def oauth_principal(store: Store, request: Request, params: Params) -> Principal:
+def oauth_principal(services: Services, request: Request, params: Params) -> Principal:
     """The worktrail user an OAuth request's token belongs to, or the OAuth 401."""
     token = bearer_token(request) or params.get("access_token")
     try:
-        return authenticate(store, token)
+        return services.authenticate(token)
     except Unauthorized as exc:
         raise unauthorized(exc.detail)

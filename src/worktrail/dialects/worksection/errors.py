@@ -9,11 +9,11 @@ envelope, keeping its HTTP status when it is not the client's input that was wro
 
 from __future__ import annotations
 
-import orjson
 from fastapi import Request
 from starlette.responses import Response
 
 from ...errors import WorktrailError
+from .. import kit
 
 OAUTH_PATH = "/api/oauth2"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -25,7 +25,7 @@ INVALID_PROJECT = 4
 FIELD_REQUIRED = 10
 
 
-class WorksectionError(WorktrailError):
+class WorksectionError(kit.VendorError):
     """An error in Worksection's own terms: its status code, message and details."""
 
     def __init__(
@@ -37,12 +37,10 @@ class WorksectionError(WorktrailError):
         http_status: int = 200,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message if details is None else f"{message}: {details}")
-        self.status = http_status
+        super().__init__(http_status, message, headers)
+        self.detail = message if details is None else f"{message}: {details}"
         self.code = code
-        self.message = message
         self.details = details
-        self.headers = headers or {}
 
 
 def invalid_action(details: str | None = None) -> WorksectionError:
@@ -84,9 +82,7 @@ def envelope(error: WorksectionError) -> Response:
         body["message_details"] = error.details
     if error.status == 401:
         body["errorDescription"] = error.message
-    return Response(
-        orjson.dumps(body), status_code=error.status, media_type=JSON_TYPE, headers=error.headers
-    )
+    return kit.json_response(body, error.status, media_type=JSON_TYPE, headers=error.headers)
 
 
 def translate(request: Request, exc: WorktrailError) -> WorksectionError:

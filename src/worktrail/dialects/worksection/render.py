@@ -37,8 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...diff import micros_to_datetime, parse_datetime
-from ...model import Action, EntityType, Event, State
-from ...store import EntityRow
+from ...model import Action, EntityRow, EntityType, Event, State
 
 ACTIONS = {
     Action.CREATED: "post",

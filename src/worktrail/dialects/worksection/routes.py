@@ -22,13 +22,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ...api.deps import Services, services_of
-from ...auth import Principal, check_can_read, visible_workspaces
-from ...diff import now_micros
 from ...errors import NotFound
-from ...model import EntityType, Event, Scope
-from ...query import EventQuery
-from ...store import Store
+from ...model import EntityType, Event, EventQuery, Scope
+from ...query import Reader
+from ...web.services import Services, services_of
+from .. import kit
 from .auth import admin_org_id, oauth_principal
 from .errors import (
     JSON_TYPE,
@@ -63,45 +61,33 @@ async def oauth_api(request: Request) -> Response:
 
 def _admin_events(services: Services, request: Request, params: Params) -> Response:
     authorization = request.headers.get("authorization", "")
-    org_id = admin_org_id(services.store.list_orgs(), params, authorization)
-    _check_rate(services, f"org:{org_id}")
-    return get_events(services, org_id, None, params)
+    now = kit.now(services) / 1_000_000
+    org_id = admin_org_id(services.admin_keys(), params, authorization, now)
+    kit.admit(services, RATE_SCOPE, f"org:{org_id}", too_many_requests)
+    return get_events(services, services.whole_reader(org_id), params)
 
 
 def _oauth_events(services: Services, request: Request, params: Params) -> Response:
-    principal = oauth_principal(services.store, request, params)
-    _check_rate(services, f"token:{principal.token_id}")
-    return get_events(services, principal.org_id, principal, params)
+    principal = oauth_principal(services, request, params)
+    kit.admit(services, RATE_SCOPE, f"token:{principal.token_id}", too_many_requests)
+    return get_events(services, services.reader(principal), params)
 
 
-def _check_rate(services: Services, key: str) -> None:
-    wait = services.rate_limiter.check(RATE_SCOPE, key)
-    if wait is not None:
-        raise too_many_requests(wait)
-
-
-def get_events(
-    services: Services, org_id: int, principal: Principal | None, params: Params
-) -> Response:
-    """The action itself, for the organization's owner (principal None) or a token's user."""
+def get_events(services: Services, reader: Reader, params: Params) -> Response:
+    """The action itself, as the organization's owner (admin API) or a token's user."""
     if params.get("action") != ACTION:
         raise invalid_action("action")
     seconds = period_seconds(params.get("period"))
-    store = services.store
-    now = now_micros()
+    now = kit.now(services)
     query = EventQuery(
-        org_id=org_id,
-        scope=_project_scope(store, org_id, principal, params.get("id_project")),
+        org_id=reader.org_id,
+        scope=_project_scope(reader, params.get("id_project")),
         subject_types=tuple(t.value for t in OBJECT_TYPES),
         occurred_from=now - seconds * 1_000_000 + 1,
         occurred_to=now + 1,
-        visible_workspaces=visible_workspaces(store, principal) if principal else None,
     )
-    events = newest_events(store, query, MAX_EVENTS)
-    ctx = RenderContext(
-        tz=_timezone(store, org_id),
-        users=store.get_entities(org_id, sorted(referenced_users(events))),
-    )
+    events = newest_events(reader, query, MAX_EVENTS)
+    ctx = RenderContext(tz=_timezone(reader), users=reader.names(referenced_users(events)))
     body = {"status": "ok", "data": [render_event(e, ctx) for e in events]}
     return Response(orjson.dumps(body), media_type=JSON_TYPE)
 
@@ -118,10 +104,10 @@ def period_seconds(raw: str | None) -> int:
     return count * unit
 
 
-def newest_events(store: Store, query: EventQuery, cap: int) -> list[Event]:
+def newest_events(reader: Reader, query: EventQuery, cap: int) -> list[Event]:
     """The newest `cap` events with a Worksection counterpart, oldest first."""
     picked: list[Event] = []
-    for event in store.iter_events(replace(query, ascending=False)):
+    for event in reader.iter_events(replace(query, ascending=False)):
         if renders(event):
             picked.append(event)
             if len(picked) >= cap:
@@ -132,29 +118,22 @@ def newest_events(store: Store, query: EventQuery, cap: int) -> list[Event]:
     return picked
 
 
-def _project_scope(
-    store: Store, org_id: int, principal: Principal | None, raw: str | None
-) -> Scope | None:
+def _project_scope(reader: Reader, raw: str | None) -> Scope | None:
     """`id_project` as a scope (the project with its tasks and comments), else code 4."""
     if not raw:
         return None
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise invalid_project()
-    project = store.get_entity(org_id, int(raw))
-    if project is None or project.type is not EntityType.PROJECT:
+    try:
+        project = reader.entity(int(raw), EntityType.PROJECT)
+    except NotFound:
         raise invalid_project()
-    if principal is not None:
-        try:
-            check_can_read(store, principal, project)
-        except NotFound:
-            raise invalid_project()
     return Scope(EntityType.PROJECT, project.id)
 
 
-def _timezone(store: Store, org_id: int) -> zoneinfo.ZoneInfo:
+def _timezone(reader: Reader) -> zoneinfo.ZoneInfo:
     """The organization's time zone (its `timezone` field), UTC when unset or unknown."""
-    org = store.get_entity(org_id, org_id)
-    name = str((org.state.get("timezone") if org else None) or "UTC")
+    name = str(reader.organization().state.get("timezone") or "UTC")
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

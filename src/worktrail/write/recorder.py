@@ -1,7 +1,9 @@
-"""Commands and sidecar ingest. Every write runs in one store transaction that holds the
-organization's append lock: it reads current state, computes the field-level diff, writes
-the new state and appends the events with their scopes (the subject and its ancestors at
-the time of the event; a move is recorded under the old and the new ancestors)."""
+"""The Recorder: one entity's new state → stored state plus one event, inside a write
+transaction that holds the organization's append lock. It computes the field-level diff,
+checks references and permissions, writes the new state and appends the event with its
+scopes (the subject and its ancestors at the time of the event; a move is recorded under
+the old and the new ancestors). Commands (commands.py), sidecar ingest (ingest.py) and
+organization setup (organizations.py) all write through it."""
 
 from __future__ import annotations
 
@@ -9,15 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .auth import Principal, check_can_write, visible_workspaces
-from .context import current_request
-from .diff import diff_states, initial_state, normalize_fields
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .model import (
+from ..auth import Principal
+from ..context import current_request
+from ..diff import diff_states, initial_state
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..model import (
     ENTITY_SPECS,
     LOCATION_FIELDS,
     Action,
     Actor,
+    EntityRow,
     EntityType,
     Event,
     NewEvent,
@@ -25,7 +28,7 @@ from .model import (
     Scope,
     State,
 )
-from .store import EntityRow, Store, WriteTransaction
+from ..store import WriteTransaction
 
 MAX_DEPTH = 32
 ADMIN_TYPES = (EntityType.ORGANIZATION, EntityType.USER, EntityType.WORKSPACE)
@@ -35,96 +38,6 @@ ADMIN_TYPES = (EntityType.ORGANIZATION, EntityType.USER, EntityType.WORKSPACE)
 class WriteResult:
     entity: EntityRow
     event: Event | None  # None when nothing changed
-
-
-class Writer:
-    """System-of-record commands: create, update, delete, restore, close, reopen, move."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    # -- commands ------------------------------------------------------------------------
-
-    def create(
-        self, principal: Principal, entity_type: EntityType, values: dict[str, Any]
-    ) -> WriteResult:
-        check_can_write(principal)
-        if entity_type is EntityType.ORGANIZATION:
-            raise Forbidden("organizations are created with `worktrail demo` or the CLI")
-        state = {
-            **initial_state(entity_type),
-            **normalize_fields(entity_type, values, partial=False),
-        }
-        with self.store.write(principal.org_id) as tx:
-            return Recorder(tx, principal).record(entity_type, None, state)
-
-    def update(
-        self,
-        principal: Principal,
-        entity_type: EntityType,
-        entity_id: int,
-        values: dict[str, Any],
-    ) -> WriteResult:
-        check_can_write(principal)
-        patch = normalize_fields(entity_type, values, partial=True)
-        with self.store.write(principal.org_id) as tx:
-            rec = Recorder(tx, principal)
-            entity = rec.load(entity_type, entity_id)
-            rec.check_not_deleted(entity)
-            return rec.record(entity_type, entity, apply_patch(entity_type, entity.state, patch))
-
-    def change_set(
-        self,
-        principal: Principal,
-        entity_type: EntityType,
-        entity_id: int,
-        field: str,
-        add: list[Any],
-        remove: list[Any],
-    ) -> WriteResult:
-        """Add and remove values of a multi-value field (followers, tags, members)."""
-        check_can_write(principal)
-        spec = ENTITY_SPECS[entity_type].fields.get(field)
-        if spec is None or not spec.multi:
-            raise NotFound(f"{entity_type.value} has no multi-value field '{field}'")
-        normalize_fields(entity_type, {field: add}, partial=True)
-        normalize_fields(entity_type, {field: remove}, partial=True)
-        with self.store.write(principal.org_id) as tx:
-            rec = Recorder(tx, principal)
-            entity = rec.load(entity_type, entity_id)
-            rec.check_not_deleted(entity)
-            values = (set(entity.state.get(field) or []) | set(add)) - set(remove)
-            return rec.record(entity_type, entity, {**entity.state, field: sorted(values)})
-
-    def delete(self, principal: Principal, entity_type: EntityType, entity_id: int) -> WriteResult:
-        check_can_write(principal)
-        with self.store.write(principal.org_id) as tx:
-            rec = Recorder(tx, principal)
-            entity = rec.load(entity_type, entity_id)
-            if entity.deleted:
-                raise Conflict(f"{entity_type.value} {entity_id} is already deleted")
-            return rec.record(entity_type, entity, entity.state, action=Action.DELETED)
-
-    def restore(self, principal: Principal, entity_type: EntityType, entity_id: int) -> WriteResult:
-        check_can_write(principal)
-        with self.store.write(principal.org_id) as tx:
-            rec = Recorder(tx, principal)
-            entity = rec.load(entity_type, entity_id)
-            if not entity.deleted:
-                raise Conflict(f"{entity_type.value} {entity_id} is not deleted")
-            return rec.record(entity_type, entity, entity.state, action=Action.RESTORED)
-
-    def set_completed(self, principal: Principal, task_id: int, completed: bool) -> WriteResult:
-        """Close (completed=True) or reopen a task."""
-        check_can_write(principal)
-        with self.store.write(principal.org_id) as tx:
-            rec = Recorder(tx, principal)
-            entity = rec.load(EntityType.TASK, task_id)
-            rec.check_not_deleted(entity)
-            if bool(entity.state.get("completed")) == completed:
-                word = "closed" if completed else "open"
-                raise Conflict(f"task {task_id} is already {word}")
-            return rec.record(EntityType.TASK, entity, {**entity.state, "completed": completed})
 
 
 def apply_patch(entity_type: EntityType, state: State, patch: State) -> State:
@@ -153,8 +66,6 @@ class Recorder:
         self.principal = principal
         self.actor = actor if actor is not None or principal is None else principal.actor
         self.source = source
-        self._visible: frozenset[int] | None = None
-        self._visible_loaded = False
         self._context: dict[str, Any] | None = None  # the request's, once per recorder
 
     def load(self, entity_type: EntityType, entity_id: int) -> EntityRow:
@@ -348,10 +259,7 @@ class Recorder:
         assert principal is not None
         if principal.is_admin or entity_type in (EntityType.ORGANIZATION, EntityType.USER):
             return
-        if not self._visible_loaded:
-            self._visible = visible_workspaces(self.tx.store, principal)
-            self._visible_loaded = True
-        visible = self._visible or frozenset()
+        visible = principal.workspaces
         for ws in workspaces:
             if ws is None or ws not in visible:
                 raise NotFound(f"{entity_type.value} not found in a workspace you belong to")

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .auth import Principal, check_can_write
-from .diff import datetime_to_micros, initial_state, normalize_fields, parse_datetime
-from .errors import InvalidInput, NotFound, WorktrailError
-from .model import ENTITY_SPECS, Actor, EntityType, Event, FieldKind, State
-from .store import EntityRow, Store, WriteTransaction
-from .write import Recorder, apply_patch
+from ..auth import Principal, check_can_write
+from ..diff import datetime_to_micros, initial_state, normalize_fields, parse_datetime
+from ..errors import InvalidInput, NotFound, WorktrailError
+from ..model import ENTITY_SPECS, Action, Actor, EntityRow, EntityType, Event, FieldKind, State
+from ..store import Store, WriteTransaction
+from .recorder import Recorder, apply_patch
 
 Status = Literal["recorded", "unchanged", "duplicate"]
 RECORD_KEYS = {"op", "type", "id", "state", "changes", "occurred_at", "actor", "idempotency_key"}
@@ -145,8 +145,6 @@ def _apply_record(rec: Recorder, principal: Principal, index: int, record: Any) 
             if entity.deleted == (op == "delete"):
                 state_word = "already deleted" if op == "delete" else "not deleted"
                 raise InvalidInput(f"{entity_type.value} {entity.id} is {state_word}")
-            from .model import Action
-
             action = Action.DELETED if op == "delete" else Action.RESTORED
             result = rec.record(entity_type, entity, entity.state, action=action, **common)
     status: Status = "recorded" if result.event is not None else "unchanged"

@@ -1,4 +1,4 @@
-"""Parsing of native query parameters into clear 400 errors."""
+"""Query parameters read into clear 400 errors: shared by every API of the service."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from starlette.datastructures import QueryParams
 
 from ..diff import datetime_to_micros, parse_datetime
 from ..errors import BadRequest
-from ..model import EntityType, Scope
+from ..model import Scope
 
 
 def reject_unknown(params: QueryParams, known: Iterable[str]) -> None:
@@ -93,11 +93,7 @@ def scope_param(params: QueryParams, name: str = "scope") -> Scope | None:
     raw = single(params, name)
     if raw is None:
         return None
-    kind, sep, ident = raw.partition(":")
-    types = [t.value for t in EntityType]
-    if not sep or kind not in types or not ident.isdigit() or len(ident) > 18:
-        raise BadRequest(
-            f"'{name}' must look like TYPE:ID, e.g. project:12, with TYPE one of "
-            f"{', '.join(types)}; got {raw!r}"
-        )
-    return Scope(EntityType(kind), int(ident))
+    try:
+        return Scope.parse(raw)
+    except ValueError as exc:
+        raise BadRequest(f"'{name}' {exc}")

@@ -1,6 +1,6 @@
-"""The canonical event and the entity types it speaks about.
+"""The entity types worktrail keeps history of, and an entity's current state.
 
-Everything here is plain data: frozen dataclasses and tables describing the entity types.
+Plain data: frozen dataclasses and tables describing the entity types.
 Which fields each type has, which of them hold sets of values (followers, tags, members),
 which hold references to other entities, and which one names the parent in the hierarchy
 organization → workspace → project → task → (subtask) → comment.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 
 class EntityType(StrEnum):
@@ -20,15 +20,6 @@ class EntityType(StrEnum):
     PROJECT = "project"
     TASK = "task"
     COMMENT = "comment"
-
-
-class Action(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    DELETED = "deleted"
-    RESTORED = "restored"
-    CLOSED = "closed"
-    REOPENED = "reopened"
 
 
 class Role(StrEnum):
@@ -165,122 +156,47 @@ PLURALS: dict[EntityType, str] = {
 State = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Change:
-    """One field-level change: scalar (old/new) or multi-value (added/removed)."""
-
-    field: str
-    old: Any = None
-    new: Any = None
-    added: tuple[Any, ...] | None = None
-    removed: tuple[Any, ...] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        if self.added is not None or self.removed is not None:
-            return {
-                "field": self.field,
-                "added": list(self.added or ()),
-                "removed": list(self.removed or ()),
-            }
-        return {"field": self.field, "old": self.old, "new": self.new}
-
-
-@dataclass(frozen=True)
-class Actor:
-    id: int
-    name: str
-    email: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "email": self.email}
+MAX_ID = 2**62  # ids above this are never issued; larger ones in requests are unknown ids
 
 
 @dataclass(frozen=True)
 class Scope:
+    """An entity named by its type and id: an event's subject or one of its ancestors."""
+
     type: EntityType
     id: int
 
     def __str__(self) -> str:
         return f"{self.type._value_}:{self.id}"  # _value_: .value is a slower property
 
-
-class StoredEvent(NamedTuple):
-    """An event as the store holds it: its columns and its JSON document (actor, changes,
-    before, after, context, scopes), unparsed. Readers that only pass events on (exports,
-    pages of the native API) render these without building an `Event`."""
-
-    org_id: int
-    seq: int
-    occurred_at: int
-    recorded_at: int
-    action: str
-    subject_type: str
-    subject_id: int
-    idempotency_key: str | None
-    schema_version: int
-    prev_hash: str
-    hash: str
-    data: str
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """`TYPE:ID`, e.g. `project:12`; ValueError saying what is expected otherwise."""
+        kind, sep, ident = text.partition(":")
+        types = [t.value for t in EntityType]
+        well_formed = sep and kind in types and ident.isascii() and ident.isdigit()
+        if not well_formed or len(ident) > 19 or int(ident) > MAX_ID:
+            raise ValueError(
+                f"must look like TYPE:ID, e.g. project:12, with TYPE one of "
+                f"{', '.join(types)} and ID at most {MAX_ID}; got {text!r}"
+            )
+        return cls(EntityType(kind), int(ident))
 
 
 @dataclass(frozen=True)
-class Event:
-    """An immutable, committed event: one change to one entity."""
+class EntityRow:
+    """An entity as it is now: its place in the hierarchy (`container_id`) and its state."""
 
+    id: int
     org_id: int
-    seq: int
-    occurred_at: int  # microseconds since the epoch, UTC
-    recorded_at: int
-    actor: Actor | None
-    action: Action
-    subject_type: EntityType
-    subject_id: int
-    changes: tuple[dict[str, Any], ...]
-    before: State | None
-    after: State | None
-    context: dict[str, Any]
-    scopes: tuple[Scope, ...]
-    idempotency_key: str | None
-    prev_hash: str
-    hash: str
-    schema_version: int = 1
-
-    @property
-    def id(self) -> int:
-        return event_id(self.org_id, self.seq)
-
-
-@dataclass
-class NewEvent:
-    """An event about to be appended; the store gives it its seq and hash link."""
-
-    action: Action
-    subject_type: EntityType
-    subject_id: int
-    changes: list[dict[str, Any]]
-    before: State | None
-    after: State | None
-    scopes: list[Scope]
-    actor: Actor | None
-    occurred_at: int
-    context: dict[str, Any] = field(default_factory=dict)
-    idempotency_key: str | None = None
-
-
-MAX_ID = 2**62  # ids above this are never issued; larger ones in requests are unknown ids
-
-# Public event ids are globally unique without a second counter: the organization id in the
-# high bits, the organization's seq in the low 40 bits (a trillion events per organization).
-SEQ_BITS = 40
-SEQ_MASK = (1 << SEQ_BITS) - 1
-
-
-def event_id(org_id: int, seq: int) -> int:
-    return (org_id << SEQ_BITS) | seq
-
-
-def split_event_id(eid: int) -> tuple[int, int]:
-    return eid >> SEQ_BITS, eid & SEQ_MASK
+    type: EntityType
+    container_id: int | None
+    external_id: str | None
+    state: State
+    deleted: bool
+    version: int
+    created_at: int
+    updated_at: int
 
 
 def entity_hex_id(entity_id: int, created_at: int) -> str:

@@ -1,32 +1,14 @@
-"""Request dependencies: the service objects and the authenticated principal."""
+"""Request dependencies: the service objects, the authenticated principal and its reader."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ..auth import Principal, authenticate
-from ..config import Settings
-from ..query import CursorCodec
-from ..ratelimit import RateLimiter
-from ..store import Store
-from ..write import Writer
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    writer: Writer
-    cursors: CursorCodec
-    rate_limiter: RateLimiter
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+from ..auth import Principal
+from ..query import Reader
+from .services import Services, services_of
 
 
 async def get_services(request: Request) -> Services:
@@ -45,8 +27,16 @@ def bearer_token(request: Request) -> str | None:
 def get_principal(
     request: Request, services: Annotated[Services, Depends(get_services)]
 ) -> Principal:
-    return authenticate(services.store, bearer_token(request))
+    return services.authenticate(bearer_token(request))
+
+
+async def get_reader(
+    services: Annotated[Services, Depends(get_services)],
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Reader:
+    return services.reader(principal)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ReaderDep = Annotated[Reader, Depends(get_reader)]

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from ..diff import micros_to_iso
-from ..model import Event, StoredEvent, entity_hex_id, event_id
-from ..store import EntityRow, event_from_row
+from ..model import EntityRow, Event, StoredEvent, entity_hex_id, event_id
+from ..store import event_from_row
 
 
 def event_json(event: Event) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""RFC 9457 problem details: the one error shape of the native API."""
+"""Errors rendered once, at the boundary: RFC 9457 problem details for the native API, and
+for paths an ErrorRenderer was registered for (the vendor dialects), that API's own shape."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,10 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ..dialects import ErrorRenderer
 from ..errors import BadRequest, WorktrailError
 
 PROBLEM_TYPE = "application/problem+json"
+
+# renders an error raised under some path prefix in the shape of the API served there
+ErrorRenderer = Callable[[Request, WorktrailError], Response]
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:

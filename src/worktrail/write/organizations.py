@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .diff import initial_state, normalize_fields
-from .model import Action, EntityType, NewEvent, Role, Scope
-from .store import Store
-from .write import Recorder
+from ..diff import initial_state, normalize_fields
+from ..model import Action, EntityType, NewEvent, Role, Scope
+from ..store import Store
+from .recorder import Recorder
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,73 @@
+"""The ASGI application: the native API, the vendor dialects and the shared machinery of
+the web layer, assembled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from . import __version__
+from .api import entities, events, ingest, organization, stream
+from .config import Settings
+from .dialects import load_dialects
+from .store import Store, open_store
+from .web.middleware import RequestContextMiddleware
+from .web.problems import install_problem_handlers
+from .web.services import Services
+
+log = logging.getLogger("worktrail")
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the application. The store is opened (and migrated by the caller) once."""
+    store = store or open_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in this pool (anyio's default has 40 threads). Python runs one
+        # thread at a time; threads beyond what the database overlaps only contend (see
+        # SQLiteStore.server_threads).
+        threads = settings.threads if settings.threads > 0 else store.server_threads
+        to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    app = FastAPI(
+        title="worktrail",
+        version=__version__,
+        description="Event history and audit trail for work-management data.",
+        lifespan=lifespan,
+    )
+    app.state.services = Services.create(settings, store)
+    install_problem_handlers(app)
+    app.include_router(stream.router)  # before /events/{id}
+    app.include_router(events.router)
+    app.include_router(ingest.router)
+    app.include_router(entities.router)
+    app.include_router(organization.router)
+    app.state.error_renderers = []
+    for dialect in load_dialects():
+        app.include_router(dialect.router)
+        app.state.error_renderers.extend((p, dialect.render_error) for p in dialect.prefixes)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The application as configured by WORKTRAIL_* variables (uvicorn worker processes)."""
+    import gc
+
+    from .config import load_settings
+
+    app = create_app(load_settings())
+    gc.collect()  # as `worktrail serve` does: startup's objects out of full collections
+    gc.freeze()
+    return app

@@ -1,0 +1,99 @@
+"""What every dialect needs besides its own wire format.
+
+- `VendorError`: the base of each dialect's error (HTTP status, message, extra headers);
+  each dialect adds what its envelope carries and renders it.
+- `json_response`: a JSON body with the vendor's media type.
+- `admit`: the per-client rate limit, refused in the vendor's words.
+- `now`: the service's clock, so that time windows can be tested.
+- `base_url`: where clients reach this server, for the absolute links vendors give.
+- `referenced_ids`, `task_of`: walks over events for the entities their renderings name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.responses import Response
+
+from ..errors import WorktrailError
+from ..model import ENTITY_SPECS, EntityType, Event
+from ..web.services import Services
+
+
+class VendorError(WorktrailError):
+    """An error in a vendor's terms: the HTTP status, the message and extra headers."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def json_response(
+    body: Any,
+    status: int = 200,
+    *,
+    media_type: str,
+    headers: dict[str, str] | None = None,
+    pretty: bool = False,
+) -> Response:
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    return Response(
+        orjson.dumps(body, option=option),
+        status_code=status,
+        media_type=media_type,
+        headers=headers,
+    )
+
+
+def admit(
+    services: Services, dialect: str, client: str, refuse: Callable[[float], WorktrailError]
+) -> None:
+    """Count a request of `client` against the dialect's rate limit; when it is over,
+    raise `refuse(seconds to wait)`, the vendor's own 429."""
+    wait = services.rate_limiter.check(dialect, client)
+    if wait is not None:
+        raise refuse(wait)
+
+
+def now(services: Services) -> int:
+    """Now, in microseconds since the epoch: where time windows end."""
+    return services.clock()
+
+
+def base_url(request: Request, services: Services) -> str:
+    """The server's base URL as clients reach it: the configured public URL, else the
+    request's own, without a trailing slash."""
+    return services.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+def referenced_ids(
+    events: Iterable[Event], refs: Callable[[EntityType], bool] = lambda _: True
+) -> set[int]:
+    """The ids the events' changes name in reference fields whose target type `refs`
+    accepts (by default every reference: users, projects, parent tasks...)."""
+    ids: set[int] = set()
+    for event in events:
+        fields = ENTITY_SPECS[event.subject_type].fields
+        for change in event.changes:
+            spec = fields.get(change["field"])
+            if spec is None or spec.ref is None or not refs(spec.ref):
+                continue
+            values = [change.get("old"), change.get("new")]
+            values += [*(change.get("added") or ()), *(change.get("removed") or ())]
+            ids.update(v for v in values if isinstance(v, int))
+    return ids
+
+
+def task_of(event: Event) -> int | None:
+    """The task an event is about: its subject, or the task a comment is on."""
+    if event.subject_type is EntityType.TASK:
+        return event.subject_id
+    if event.subject_type is EntityType.COMMENT:
+        task = (event.after or event.before or {}).get("task")
+        return task if isinstance(task, int) else None
+    return None

@@ -1,0 +1,217 @@
+"""The read door: everything a reader of one organization's history may see.
+
+Every reader — the native API, exports and the live feed, the five vendor dialects, the
+CLI, and what comes after them — reads through a `Reader`: it parses its own request into
+an EventQuery, the Reader authorizes (the scope entity once; visibility on every query,
+from the principal, never left to the reader), and pages. Only the store turns a query
+into SQL, and only this module asks the store for events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
+
+from ..auth import Principal
+from ..errors import NotFound
+from ..model import EntityRow, EntityType, Event, EventQuery, Scope, StoredEvent
+from ..store import OrgRow, Store
+
+_E = TypeVar("_E", Event, StoredEvent)
+
+
+@dataclass(frozen=True)
+class EventPage(Generic[_E]):
+    events: list[_E]
+    has_more: bool
+    position: int | None  # seq of the last event returned, else the position asked for
+
+
+class EntityHidden(NotFound):
+    """The entity exists, but not in a workspace the principal may read. A NotFound, so
+    that readers who do not tell the two apart disclose nothing; a dialect whose vendor
+    answers 403 here can."""
+
+    def __init__(self, entity: EntityRow) -> None:
+        super().__init__(f"{entity.type.value} {entity.id} does not exist")
+        self.entity = entity
+
+
+class Reader:
+    """One principal's view of one organization: entities and events, authorized."""
+
+    def __init__(self, store: Store, org_id: int, visible: frozenset[int] | None) -> None:
+        self._store = store
+        self.org_id = org_id
+        self.visible = visible  # workspaces readable; None: all of them
+
+    @classmethod
+    def of(cls, store: Store, principal: Principal) -> Reader:
+        return cls(store, principal.org_id, principal.visible_workspaces)
+
+    @classmethod
+    def whole(cls, store: Store, org_id: int) -> Reader:
+        """The organization's whole history, as its owners see it (system readers)."""
+        return cls(store, org_id, None)
+
+    # -- entities ----------------------------------------------------------------------
+
+    def entity(self, entity_id: int, *types: EntityType) -> EntityRow:
+        """The entity, if it is one of `types` (any, when none are named) and readable:
+        NotFound when it does not exist, EntityHidden when it may not be read. One
+        statement."""
+        kind = " or ".join(t.value for t in types) or "entity"
+        located = self._store.get_located_entity(self.org_id, entity_id)
+        if located is None or (types and located.entity.type not in types):
+            raise NotFound(f"{kind} {entity_id} does not exist")
+        if not self._readable(located.entity.type, located.workspace_id):
+            raise EntityHidden(located.entity)
+        return located.entity
+
+    def scope(self, scope: Scope) -> EntityRow:
+        """The entity a scope names, authorized as `entity` does."""
+        return self.entity(scope.id, scope.type)
+
+    def names(self, ids: Iterable[int]) -> dict[int, EntityRow]:
+        """The entities with these ids, for the names and references a rendering of events
+        this reader has read shows: the events were authorized, these are not filtered."""
+        return self._store.get_entities(self.org_id, sorted(set(ids)))
+
+    def list_entities(
+        self,
+        entity_type: EntityType,
+        *,
+        container_id: int | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+        include_deleted: bool = False,
+    ) -> tuple[list[EntityRow], int | None]:
+        """The readable ones among the next `limit` entities of one type in id order after
+        `after_id`, and where the next page starts (None: this was the last)."""
+        rows = self._store.list_entities(
+            self.org_id,
+            entity_type,
+            container_id=container_id,
+            after_id=after_id,
+            limit=limit + 1,
+            include_deleted=include_deleted,
+        )
+        next_after = rows[limit - 1].id if len(rows) > limit else None
+        rows = rows[:limit]
+        if self.visible is None or entity_type in _UNPLACED:
+            return rows, next_after
+        if entity_type is EntityType.WORKSPACE:
+            return [r for r in rows if r.id in self.visible], next_after
+        places = self._store.workspaces_of(self.org_id, [r.id for r in rows])
+        return [r for r in rows if places.get(r.id) in self.visible], next_after
+
+    def organization(self) -> EntityRow:
+        org = self._store.get_entity(self.org_id, self.org_id)
+        if org is None:
+            raise NotFound(f"organization {self.org_id} does not exist")
+        return org
+
+    def org_record(self) -> OrgRow:
+        """The organization's record: its head, settings and admin API key."""
+        org = self._store.get_org(self.org_id)
+        if org is None:
+            raise NotFound(f"organization {self.org_id} does not exist")
+        return org
+
+    def _readable(self, entity_type: EntityType, workspace_id: int | None) -> bool:
+        if self.visible is None or entity_type in _UNPLACED:
+            return True
+        return workspace_id is not None and workspace_id in self.visible
+
+    # -- events ------------------------------------------------------------------------
+
+    def authorized(self, query: EventQuery) -> EventQuery:
+        """`query` as this reader may run it: in its organization, and only the events of
+        workspaces it may read."""
+        if query.org_id != self.org_id:
+            raise ValueError(f"a reader of organization {self.org_id} got a query of another")
+        visible, scope = self.visible, query.scope
+        # every event in a readable workspace's scope is readable: no filter needed
+        if visible is not None and scope is not None and scope.type is EntityType.WORKSPACE:
+            visible = None if scope.id in visible else visible
+        return replace(query, visible_workspaces=visible)
+
+    def page(self, query: EventQuery) -> EventPage[Event]:
+        """One page: at most query.limit events, whether more follow, and the position."""
+        return _page(self._store.fetch_events(self.authorized(query)), query)
+
+    def page_stored(self, query: EventQuery) -> EventPage[StoredEvent]:
+        """`page` as stored rows, for readers that render them without parsing."""
+        return _page(self._store.fetch_stored(self.authorized(query)), query)
+
+    def iter_events(self, query: EventQuery, chunk: int = 2000) -> Iterator[Event]:
+        """Every event of `query` from its position on, in keyset chunks (constant memory)."""
+        return self._store.iter_events(self.authorized(query), chunk)
+
+    def iter_stored(self, query: EventQuery, chunk: int = 2000) -> Iterator[list[StoredEvent]]:
+        """`iter_events` as chunks of stored rows."""
+        return self._store.iter_stored(self.authorized(query), chunk)
+
+    def count(self, query: EventQuery) -> int:
+        """How many events `query` matches over all its pages."""
+        return self._store.count_matching(self.authorized(query))
+
+    def head(self) -> int:
+        """The organization's newest seq: where a feed that starts now starts."""
+        return self._store.head_seq(self.org_id)
+
+    def event(self, seq: int) -> Event | None:
+        """The event at `seq`, if this reader may read it."""
+        event = self._store.get_event(self.org_id, seq)
+        if event is None or self.visible is None:
+            return event
+        workspaces = {s.id for s in event.scopes if s.type is EntityType.WORKSPACE}
+        return event if workspaces & self.visible else None
+
+    def own_events(
+        self,
+        entity: EntityRow,
+        *,
+        ascending: bool = False,
+        occurred_to: int | None = None,
+        limit: int = 1,
+    ) -> list[Event]:
+        """Events of `entity` itself (not of its descendants), newest first unless
+        `ascending`, that occurred before `occurred_to`. `entity` comes from `entity()`:
+        whoever may read an entity now may read its own past, wherever it lay then."""
+        query = EventQuery(
+            self.org_id,
+            scope=Scope(entity.type, entity.id),
+            descendants=False,
+            occurred_to=occurred_to,
+            ascending=ascending,
+            limit=limit,
+        )
+        return self._store.fetch_events(query)[:limit]
+
+    def state_at(self, entity: EntityRow, at: int) -> Event | None:
+        """The last event of `entity` itself that occurred at or before `at` (its `after`
+        is the entity's state then), or None if it did not exist yet."""
+        events = self.own_events(entity, occurred_to=at + 1)
+        return events[0] if events else None
+
+
+# Organizations and users lie in no workspace: every member of the organization reads them.
+_UNPLACED = (EntityType.ORGANIZATION, EntityType.USER)
+
+
+def _page(rows: list[_E], query: EventQuery) -> EventPage[_E]:
+    events = rows[: query.limit]
+    position = events[-1].seq if events else query.after_seq
+    return EventPage(events, len(rows) > query.limit, position)
+
+
+def run_query(store: Store, query: EventQuery) -> EventPage[Event]:
+    """One page of an organization's whole history (for system readers and the library)."""
+    return Reader.whole(store, query.org_id).page(query)
+
+
+def run_query_stored(store: Store, query: EventQuery) -> EventPage[StoredEvent]:
+    """run_query as stored rows."""
+    return Reader.whole(store, query.org_id).page_stored(query)

@@ -1,0 +1,112 @@
+"""Statements that look entities and tokens up, built once.
+
+Every authenticated request starts with `token_user`; every read of one entity that has to
+be authorized with `located_entity` (the entity and the workspace it lies in, found by
+walking up its containers in the same statement). The membership test is the one part
+that differs between databases; each store passes its own (`MemberWorkspaces`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    literal,
+    select,
+)
+
+from ..model import EntityType
+from . import schema as t
+from .rows import ENTITY_COLUMN_NAMES, TOKEN_COLUMNS
+
+# (organization id column, user id column) -> the ids of the workspaces whose members
+# include that user, aggregated into one JSON array
+MemberWorkspaces = Callable[[ColumnElement[int], ColumnElement[int]], ScalarSelect[Any]]
+
+# Containers stop at these types: a workspace is where visibility is decided, and
+# organizations and users lie in no workspace.
+_TOP_TYPES = (EntityType.WORKSPACE.value, EntityType.ORGANIZATION.value, EntityType.USER.value)
+# Deeper than any hierarchy the write path accepts (tasks nest at most 32 deep).
+MAX_DEPTH = 64
+
+
+def token_user(member_workspaces: MemberWorkspaces) -> Select[Any]:
+    """The token with the bound `token_hash`, the columns of its user (NULL when the row is
+    gone) and, as `workspaces`, the ids of the workspaces the user is a member of."""
+    user = t.entities.alias("token_user")
+    tokens = t.tokens
+    return (
+        select(
+            *TOKEN_COLUMNS,
+            *(user.c[name] for name in ENTITY_COLUMN_NAMES),
+            member_workspaces(tokens.c.org_id, tokens.c.user_id).label("workspaces"),
+        )
+        .select_from(
+            tokens.outerjoin(
+                user, and_(user.c.org_id == tokens.c.org_id, user.c.id == tokens.c.user_id)
+            )
+        )
+        .where(tokens.c.token_hash == bindparam("token_hash"))
+    )
+
+
+def _containers(anchor: ColumnElement[bool]) -> Any:
+    """A recursive CTE (origin, id, type, org_id): the entities `anchor` selects and each
+    one's containers up to its workspace."""
+    e = t.entities
+    start = select(
+        e.c.id.label("origin"),
+        e.c.id,
+        e.c.type,
+        e.c.org_id,
+        e.c.container_id,
+        literal(0, Integer).label("depth"),
+    ).where(anchor)
+    chain = start.cte("containers", recursive=True)
+    up = e.alias("container")
+    return chain.union_all(
+        select(
+            chain.c.origin,
+            up.c.id,
+            up.c.type,
+            up.c.org_id,
+            up.c.container_id,
+            chain.c.depth + 1,
+        ).where(
+            up.c.id == chain.c.container_id,
+            chain.c.type.not_in(_TOP_TYPES),
+            chain.c.depth < MAX_DEPTH,
+        )
+    )
+
+
+def located_entity() -> Select[Any]:
+    """The entity with the bound `entity_id` in the organization `org_id`, and as
+    `workspace_id` the workspace it lies in now."""
+    chain = _containers(t.entities.c.id == bindparam("entity_id"))
+    workspace = (
+        select(chain.c.id)
+        .where(chain.c.type == EntityType.WORKSPACE.value)
+        .limit(1)
+        .scalar_subquery()
+    )
+    e = t.entities
+    return select(e, workspace.label("workspace_id")).where(
+        e.c.org_id == bindparam("org_id"), e.c.id == bindparam("entity_id")
+    )
+
+
+def workspaces_of() -> Select[Any]:
+    """(origin, workspace id) for each entity of the expanding bound `ids` that lies in a
+    workspace; the organization is checked on the rows (see Store.get_entities)."""
+    chain = _containers(t.entities.c.id.in_(bindparam("ids", expanding=True)))
+    return select(chain.c.origin, chain.c.id, chain.c.org_id).where(
+        chain.c.type == EntityType.WORKSPACE.value
+    )

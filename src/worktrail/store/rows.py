@@ -1,0 +1,164 @@
+"""The rows the store hands out, and how result rows of its tables become them.
+
+Entities come back as `EntityRow` (worktrail.model), events as `Event` or, for readers that
+pass them on without parsing, as `StoredEvent`; organizations and tokens as the records here.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..model import Action, Actor, EntityRow, EntityType, Event, Scope
+from . import schema as t
+
+
+@dataclass(frozen=True)
+class OrgRow:
+    id: int
+    last_seq: int
+    last_hash: str
+    admin_api_key: str
+    created_at: int
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    org_id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """A token, the user it acts as (None once that user's row is gone) and the workspaces
+    that user is a member of: all that authenticating a request needs, read at once."""
+
+    token: TokenRow
+    user: EntityRow | None
+    workspaces: frozenset[int]
+
+
+@dataclass(frozen=True)
+class LocatedEntity:
+    """An entity and the workspace it lies in now (None for organizations and users)."""
+
+    entity: EntityRow
+    workspace_id: int | None
+
+
+# The columns of an event that readers select, in the field order of StoredEvent (every
+# column but actor_id, which only the actor index needs: the actor is in the document).
+EVENT_READ_COLUMNS = (
+    t.events.c.org_id,
+    t.events.c.seq,
+    t.events.c.occurred_at,
+    t.events.c.recorded_at,
+    t.events.c.action,
+    t.events.c.subject_type,
+    t.events.c.subject_id,
+    t.events.c.idempotency_key,
+    t.events.c.schema_version,
+    t.events.c.prev_hash,
+    t.events.c.hash,
+    t.events.c.data,
+)
+EVENT_READ_NAMES = tuple(c.name for c in EVENT_READ_COLUMNS)
+ENTITY_COLUMN_NAMES = tuple(c.name for c in t.entities.columns)
+# in the field order of TokenRow
+TOKEN_COLUMNS = tuple(
+    t.tokens.c[name]
+    for name in (
+        "id",
+        "org_id",
+        "user_id",
+        "name",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+)
+
+# a result row shaped like an entities row, from columns selected under other labels
+EntityResult = namedtuple("EntityResult", ENTITY_COLUMN_NAMES)  # type: ignore[misc]
+
+# Enum(value) is slow on hot paths (every event read); plain dict lookups are not.
+_TYPES = {e.value: e for e in EntityType}
+_ACTIONS = {a.value: a for a in Action}
+_SCOPES: dict[str, Scope] = {}
+
+
+def entity_from_row(row: Any) -> EntityRow:
+    """The EntityRow of a result row of the entities table."""
+    return EntityRow(
+        id=row.id,
+        org_id=row.org_id,
+        type=_TYPES[row.type],
+        container_id=row.container_id,
+        external_id=row.external_id,
+        state=orjson.loads(row.state),
+        deleted=bool(row.deleted),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def org_from_row(row: Any) -> OrgRow:
+    values = dict(row._mapping)
+    values["settings"] = orjson.loads(values.get("settings") or "{}")
+    return OrgRow(**values)
+
+
+def event_from_row(row: Any) -> Event:
+    """The `Event` of a stored row (a StoredEvent, or a result row of EVENT_READ_COLUMNS)."""
+    data = orjson.loads(row.data)
+    actor = data.get("actor")
+    return Event(
+        org_id=row.org_id,
+        seq=row.seq,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        actor=Actor(**actor) if actor else None,
+        action=_ACTIONS[row.action],
+        subject_type=_TYPES[row.subject_type],
+        subject_id=row.subject_id,
+        changes=tuple(data.get("changes") or ()),
+        before=data.get("before"),
+        after=data.get("after"),
+        context=data.get("context") or {},
+        scopes=tuple(_scope(s) for s in data.get("scopes") or ()),
+        idempotency_key=row.idempotency_key,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        schema_version=row.schema_version,
+    )
+
+
+def _scope(text: str) -> Scope:
+    scope = _SCOPES.get(text)
+    if scope is None:
+        if len(_SCOPES) > 200_000:  # bounded: scopes repeat, but not without end
+            _SCOPES.clear()
+        kind, _, ident = text.partition(":")
+        scope = _SCOPES[text] = Scope(_TYPES[kind], int(ident))
+    return scope
+
+
+def id_list(value: Any) -> frozenset[int]:
+    """Ids aggregated by the database as a JSON array (text on SQLite, decoded on
+    PostgreSQL); none for NULL."""
+    if value is None:
+        return frozenset()
+    items = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return frozenset(int(i) for i in items if i is not None)

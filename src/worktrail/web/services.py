@@ -1,0 +1,65 @@
+"""The service objects a request works with, made once per application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from ..auth import Principal, authenticate
+from ..config import Settings
+from ..diff import now_micros
+from ..query import CursorCodec, Reader
+from ..store import Store
+from ..write import Writer
+from .ratelimit import RateLimiter
+
+
+@dataclass
+class Services:
+    """What the routes of every API share. Routes read through `reader()` (the read door)
+    and write through `writer`; the store itself is this layer's, for authentication."""
+
+    settings: Settings
+    store: Store
+    writer: Writer
+    secret: str  # signs cursors and sync tokens (Settings.secret, else kept in the database)
+    cursors: CursorCodec
+    rate_limiter: RateLimiter
+    # now, in microseconds since the epoch: where time windows end (tests set it)
+    clock: Callable[[], int] = field(default=now_micros)
+
+    @classmethod
+    def create(cls, settings: Settings, store: Store) -> Services:
+        secret = store.server_secret()
+        return cls(
+            settings=settings,
+            store=store,
+            writer=Writer(store),
+            secret=secret,
+            cursors=CursorCodec(secret),
+            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+        )
+
+    def authenticate(self, token: str | None) -> Principal:
+        """The principal an API token acts as, or Unauthorized (one statement)."""
+        return authenticate(self.store, token)
+
+    def reader(self, principal: Principal) -> Reader:
+        """The read door as this principal."""
+        return Reader.of(self.store, principal)
+
+    def whole_reader(self, org_id: int) -> Reader:
+        """The read door onto an organization's whole history (its owners' view)."""
+        return Reader.whole(self.store, org_id)
+
+    def admin_keys(self) -> list[tuple[int, str]]:
+        """(organization id, admin API key) of every organization: vendor admin APIs sign
+        requests with the key and name no organization."""
+        return [(org.id, org.admin_api_key) for org in self.store.list_orgs()]
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
