@@ -2,16 +2,18 @@
 
 - `VendorError`: the base of each dialect's error (HTTP status, message, extra headers);
   each dialect adds what its envelope carries and renders it.
-- `json_response`: a JSON body with the vendor's media type.
+- `JsonResponder`: JSON bodies with the vendor's media type.
 - `admit`: the per-client rate limit, refused in the vendor's words.
 - `now`: the service's clock, so that time windows can be tested.
 - `base_url`: where clients reach this server, for the absolute links vendors give.
-- `referenced_ids`, `task_of`: walks over events for the entities their renderings name.
+- `Names`, `referenced_ids`, `task_of`: the entities a page's renderings name, found by
+  walking its events and loaded once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,35 +21,46 @@ from fastapi import Request
 from starlette.responses import Response
 
 from ..errors import WorktrailError
-from ..model import ENTITY_SPECS, EntityType, Event
+from ..model import ENTITY_SPECS, EntityRow, EntityType, Event
+from ..query import Reader
 from ..web.services import Services
 
 
+@dataclass(eq=False)
 class VendorError(WorktrailError):
-    """An error in a vendor's terms: the HTTP status, the message and extra headers."""
+    """An error in a vendor's terms: the HTTP status, the message and extra headers. Each
+    dialect's error is a dataclass that adds the fields its envelope carries."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
+    # field(): no default, although WorktrailError has a class attribute `status`
+    status: int = field()
+    message: str = field()
+    headers: dict[str, str] = field(default_factory=dict, kw_only=True)
+
+    def __post_init__(self) -> None:
+        WorktrailError.__init__(self, self.message)
 
 
-def json_response(
-    body: Any,
-    status: int = 200,
-    *,
-    media_type: str,
-    headers: dict[str, str] | None = None,
-    pretty: bool = False,
-) -> Response:
-    option = orjson.OPT_INDENT_2 if pretty else 0
-    return Response(
-        orjson.dumps(body, option=option),
-        status_code=status,
-        media_type=media_type,
-        headers=headers,
-    )
+@dataclass(frozen=True)
+class JsonResponder:
+    """JSON responses with one vendor's media type."""
+
+    media_type: str
+
+    def __call__(
+        self,
+        body: Any,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        *,
+        pretty: bool = False,
+    ) -> Response:
+        option = orjson.OPT_INDENT_2 if pretty else 0
+        return Response(
+            orjson.dumps(body, option=option),
+            status_code=status,
+            media_type=self.media_type,
+            headers=headers,
+        )
 
 
 def admit(
@@ -69,6 +82,31 @@ def base_url(request: Request, services: Services) -> str:
     """The server's base URL as clients reach it: the configured public URL, else the
     request's own, without a trailing slash."""
     return services.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Names:
+    """The entities a page of events refers to, as they are now, by id: what renderings
+    show of them (their names) and link to. Load them once per page (`load`)."""
+
+    entities: Mapping[int, EntityRow]
+
+    @classmethod
+    def load(cls, reader: Reader, ids: Iterable[int]) -> Names:
+        return cls(reader.names(ids))
+
+    def get(self, entity_id: int, entity_type: EntityType | None = None) -> EntityRow | None:
+        """The entity, if it is known (and of `entity_type`, when one is named)."""
+        entity = self.entities.get(entity_id)
+        if entity is None or (entity_type is not None and entity.type is not entity_type):
+            return None
+        return entity
+
+    def name(self, entity_id: int, default: str = "") -> str:
+        """The entity's current name (a user's, a project's, a task's), else `default`."""
+        entity = self.entities.get(entity_id)
+        name = entity.state.get("name") if entity is not None else None
+        return str(name) if name else default
 
 
 def referenced_ids(

@@ -8,6 +8,7 @@ unknown route, authentication, internal error) gets the same envelope.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -18,7 +19,7 @@ from ...errors import WorktrailError
 from .. import kit
 
 PREFIX = "/api/1.0"
-JSON_TYPE = "application/json; charset=UTF-8"
+json_response = kit.JsonResponder("application/json; charset=UTF-8")
 
 # Asana's own wording, byte for byte: clients and their logs recognise it.
 SYNC_INVALID = (
@@ -35,21 +36,12 @@ ERRORS_HELP = (
 )
 
 
+@dataclass(eq=False)
 class AsanaError(kit.VendorError):
     """An error in Asana's terms: HTTP status, message, optional help and extra body keys."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        help_text: str | None = ERRORS_HELP,
-        *,
-        headers: dict[str, str] | None = None,
-        **body: Any,
-    ) -> None:
-        super().__init__(status, message, headers)
-        self.help = help_text
-        self.body = body
+    help: str | None = ERRORS_HELP
+    body: dict[str, Any] = field(default_factory=dict)
 
 
 def bad_request(message: str, help_text: str | None = ERRORS_HELP) -> AsanaError:
@@ -74,19 +66,11 @@ def too_many_requests(retry_after: float) -> AsanaError:
 
 def sync_required(token: str) -> AsanaError:
     """The 412 of the sync protocol: no token, or one that cannot be continued, and a new one."""
-    return AsanaError(412, SYNC_INVALID, None, sync=token)
-
-
-def json_response(
-    body: Any, status: int = 200, *, pretty: bool = False, headers: dict[str, str] | None = None
-) -> Response:
-    return kit.json_response(body, status, media_type=JSON_TYPE, headers=headers, pretty=pretty)
+    return AsanaError(412, SYNC_INVALID, None, {"sync": token})
 
 
 def translate(exc: WorktrailError) -> AsanaError:
-    """Any worktrail error raised under the dialect's prefix, as an Asana error."""
-    if isinstance(exc, AsanaError):
-        return exc
+    """A worktrail error raised under the dialect's prefix, in Asana's terms."""
     if exc.status == 401:
         return AsanaError(
             401,
@@ -108,7 +92,7 @@ def translate(exc: WorktrailError) -> AsanaError:
 
 
 def render_error(request: Request, exc: WorktrailError) -> Response:
-    error = translate(exc)
+    error = exc if isinstance(exc, AsanaError) else translate(exc)
     entry: dict[str, Any] = {"message": error.message}
     if error.help:
         entry["help"] = error.help
@@ -120,4 +104,4 @@ def render_error(request: Request, exc: WorktrailError) -> Response:
     pretty = "opt_pretty" in request.query_params and request.query_params.get(
         "opt_pretty", ""
     ).lower() not in ("false", "0", "no")
-    return json_response(body, error.status, pretty=pretty, headers=error.headers)
+    return json_response(body, error.status, error.headers, pretty=pretty)

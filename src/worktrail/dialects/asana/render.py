@@ -35,7 +35,6 @@ from ...model import (
     LOCATION_FIELDS,
     Action,
     Actor,
-    EntityRow,
     EntityType,
     Event,
     FieldKind,
@@ -62,18 +61,6 @@ STORY_NAME_LENGTH = 100
 SIMPLE_ACTIONS = {Action.DELETED: "deleted", Action.RESTORED: "undeleted"}
 
 
-class Names:
-    """Current names of the entities a page of events refers to (parents, users)."""
-
-    def __init__(self, entities: dict[int, EntityRow]) -> None:
-        self.entities = entities
-
-    def compact(self, entity_type: EntityType, entity_id: int) -> dict[str, Any]:
-        entity = self.entities.get(entity_id)
-        state = entity.state if entity is not None and entity.type is entity_type else {}
-        return compact(entity_type, entity_id, state)
-
-
 def compact(entity_type: EntityType, entity_id: int, state: State | None) -> dict[str, Any]:
     out: dict[str, Any] = {"gid": str(entity_id), "resource_type": RESOURCE_TYPES[entity_type]}
     out["name"] = _name(entity_type, state or {})
@@ -81,6 +68,12 @@ def compact(entity_type: EntityType, entity_id: int, state: State | None) -> dic
     if subtype:
         out["resource_subtype"] = subtype
     return out
+
+
+def _compact(names: kit.Names, entity_type: EntityType, entity_id: int) -> dict[str, Any]:
+    """An entity the event refers to, compact, under its current name."""
+    entity = names.get(entity_id, entity_type)
+    return compact(entity_type, entity_id, entity.state if entity is not None else None)
 
 
 def _name(entity_type: EntityType, state: State) -> str | None:
@@ -93,7 +86,7 @@ def _name(entity_type: EntityType, state: State) -> str | None:
 
 def render_events(reader: Reader, events: list[Event]) -> list[list[AsanaEvent]]:
     """Each event's Asana events (possibly none, for types Asana streams do not carry)."""
-    names = Names(reader.names(referenced_ids(events)))
+    names = kit.Names.load(reader, referenced_ids(events))
     return [render_event(event, names) for event in events]
 
 
@@ -119,12 +112,12 @@ def container(entity_type: EntityType, state: State) -> tuple[EntityType, int] |
     return None
 
 
-def render_event(event: Event, names: Names) -> list[AsanaEvent]:
+def render_event(event: Event, names: kit.Names) -> list[AsanaEvent]:
     if event.subject_type not in RENDERED_TYPES:
         return []
     if event.action is Action.CREATED:
         parent = container(event.subject_type, event.after or {})
-        return [_base(event, "added", names.compact(*parent) if parent else None)]
+        return [_base(event, "added", _compact(names, *parent) if parent else None)]
     simple = SIMPLE_ACTIONS.get(event.action)
     if simple is not None:
         return [_base(event, simple)]
@@ -153,15 +146,15 @@ def _user(actor: Actor | None) -> dict[str, Any] | None:
     return {"gid": str(actor.id), "resource_type": "user", "name": actor.name}
 
 
-def _changed(event: Event, names: Names, change: dict[str, Any]) -> list[AsanaEvent]:
+def _changed(event: Event, names: kit.Names, change: dict[str, Any]) -> list[AsanaEvent]:
     field = str(change["field"])
     spec = ENTITY_SPECS[event.subject_type].fields.get(field)
     if spec is not None and spec.ref is not None and field in LOCATION_FIELDS:
         moves = []
         if change.get("old"):
-            moves.append(_base(event, "removed", names.compact(spec.ref, change["old"])))
+            moves.append(_base(event, "removed", _compact(names, spec.ref, change["old"])))
         if change.get("new"):
-            moves.append(_base(event, "added", names.compact(spec.ref, change["new"])))
+            moves.append(_base(event, "added", _compact(names, spec.ref, change["new"])))
         return moves
     name = FIELD_NAMES.get((event.subject_type, field), field)
     if "added" in change or "removed" in change:
@@ -186,12 +179,12 @@ def _with_change(event: Event, field: str, action: str, value: Any) -> AsanaEven
     return {**_base(event, "changed"), "change": {"field": field, "action": action, key: value}}
 
 
-def _value(names: Names, spec: FieldSpec | None, value: Any) -> Any:
+def _value(names: kit.Names, spec: FieldSpec | None, value: Any) -> Any:
     """A field value as Asana renders it: referenced entities compact, tags named, else plain."""
     if value is None or spec is None:
         return value
     if spec.ref is not None and isinstance(value, int):
-        return names.compact(spec.ref, value)
+        return _compact(names, spec.ref, value)
     if spec.kind is FieldKind.TAG_SET:
         return {"resource_type": "tag", "name": value}
     return value

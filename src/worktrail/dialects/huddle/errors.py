@@ -6,6 +6,7 @@ Huddle answers errors with `{"statusCode": 403, "errorMessages": ["..."], "error
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -15,29 +16,26 @@ from ...errors import WorktrailError
 from .. import kit
 
 PREFIX = "/tasks/"
-ERROR_TYPE = "application/vnd.huddle.error+json"
+error_response = kit.JsonResponder("application/vnd.huddle.error+json")
 TOO_MANY = (
     "We've received too many requests from this user with this client in the current time "
     "window. Try again later."
 )
 
 
+@dataclass(eq=False)
 class HuddleError(kit.VendorError):
-    """An error in Huddle's terms: HTTP status, error code, message."""
+    """An error in Huddle's terms: HTTP status, message, error code."""
 
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(status, message, headers)
-        self.code = code
+    code: str = "BadRequest"
 
 
 def validation(message: str) -> HuddleError:
-    return HuddleError(400, "Validation", message)
+    return HuddleError(400, message, "Validation")
 
 
 def not_found(message: str = "The requested workspace could not be found") -> HuddleError:
-    return HuddleError(404, "ObjectNotFound", message)
+    return HuddleError(404, message, "ObjectNotFound")
 
 
 _BY_STATUS = {
@@ -51,29 +49,24 @@ _BY_STATUS = {
     422: "Validation",
     429: "TooManyRequests",
 }
+UNAUTHORIZED = "The access token is missing, malformed or no longer valid"
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="worktrail", error="invalid_token"'}
 
 
 def translate(exc: WorktrailError) -> HuddleError:
-    """Any worktrail error raised under the dialect's prefix, as a Huddle error."""
-    if isinstance(exc, HuddleError):
-        return exc
+    """A worktrail error raised under the dialect's prefix, in Huddle's terms."""
     if exc.status == 401:
-        return HuddleError(
-            401,
-            "Unauthorized",
-            "The access token is missing, malformed or no longer valid",
-            {"WWW-Authenticate": 'Bearer realm="worktrail", error="invalid_token"'},
-        )
+        return HuddleError(401, UNAUTHORIZED, "Unauthorized", headers=CHALLENGE)
     if exc.status >= 500:
-        return HuddleError(exc.status, "InternalServerError", "An unexpected error occurred")
-    return HuddleError(exc.status, _BY_STATUS.get(exc.status, "BadRequest"), exc.detail)
+        return HuddleError(exc.status, "An unexpected error occurred", "InternalServerError")
+    return HuddleError(exc.status, exc.detail, _BY_STATUS.get(exc.status, "BadRequest"))
 
 
 def render_error(request: Request, exc: WorktrailError) -> Response:
-    error = translate(exc)
+    error = exc if isinstance(exc, HuddleError) else translate(exc)
     body: dict[str, Any] = {
         "statusCode": error.status,
         "errorMessages": [error.message],
         "errorCode": error.code,
     }
-    return kit.json_response(body, error.status, media_type=ERROR_TYPE, headers=error.headers)
+    return error_response(body, error.status, error.headers)

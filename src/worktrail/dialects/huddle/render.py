@@ -15,7 +15,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from ...diff import micros_to_datetime
-from ...model import Action, EntityRow, EntityType, Event
+from ...model import Action, EntityType, Event
 from .. import kit
 
 CSV_COLUMNS = (
@@ -75,7 +75,7 @@ class Change:
     task_id: int
 
 
-def _text(value: Any, names: dict[int, str], field: str) -> str:
+def _text(value: Any, names: kit.Names, field: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -85,11 +85,11 @@ def _text(value: Any, names: dict[int, str], field: str) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_text(v, names, field)}" for k, v in value.items())
     if field in USER_FIELDS and isinstance(value, int):
-        return names.get(value, str(value))
+        return names.name(value, str(value))
     return str(value)
 
 
-def _update(event: Event, names: dict[int, str]) -> tuple[str, str]:
+def _update(event: Event, names: kit.Names) -> tuple[str, str]:
     by_field = {str(c["field"]).split(".")[0]: c for c in event.changes}
     for field, set_type, cleared_type in CHANGE_ORDER:
         change = by_field.get(field)
@@ -116,7 +116,7 @@ def _update(event: Event, names: dict[int, str]) -> tuple[str, str]:
     return "TaskUpdated", ""
 
 
-def kind_and_value(event: Event, names: dict[int, str]) -> tuple[str, str]:
+def kind_and_value(event: Event, names: kit.Names) -> tuple[str, str]:
     """Huddle's `type` of the event and its `newValue` (a string)."""
     after = event.after or {}
     if event.subject_type is EntityType.COMMENT:
@@ -130,12 +130,12 @@ def kind_and_value(event: Event, names: dict[int, str]) -> tuple[str, str]:
     return _update(event, names)
 
 
-def change_of(event: Event, titles: dict[int, str], names: dict[int, str]) -> Change:
+def change_of(event: Event, names: kit.Names) -> Change:
     task_id = kit.task_of(event) or 0
     if event.subject_type is EntityType.TASK:
         title = str((event.after or event.before or {}).get("name") or "")
     else:
-        title = titles.get(task_id, "")
+        title = names.name(task_id)
     kind, value = kind_and_value(event, names)
     actor = event.actor.to_json() if event.actor else None
     created = format_datetime(micros_to_datetime(event.occurred_at), usegmt=True)
@@ -198,7 +198,3 @@ def changes_csv(changes: list[Change], base: str) -> bytes:
             ]
         )
     return buffer.getvalue().encode()
-
-
-def names_of(entities: dict[int, EntityRow]) -> dict[int, str]:
-    return {i: str(e.state.get("name") or "") for i, e in entities.items()}

@@ -26,7 +26,7 @@ from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
 from ...web.services import Services
 from .. import kit
 from .errors import TOO_MANY, HuddleError, not_found, validation
-from .render import change_json, change_of, changes_csv, names_of, users_named
+from .render import change_json, change_of, changes_csv, users_named
 
 DAY = 86_400_000_000
 RATE_SCOPE = "huddle"
@@ -68,8 +68,8 @@ def negotiate(accept: str | None) -> tuple[str, str]:
     if not offers:
         raise HuddleError(
             406,
-            "NotAcceptable",
             f"Accept must allow {DATA_TYPE}, application/json or text/csv",
+            "NotAcceptable",
         )
     media = min(offers)[2]
     fmt = FORMATS[media]
@@ -104,7 +104,7 @@ def workspace_for(
             "X-RateLimit-Limit": limit,
             "X-RateLimit-Remaining": "0",
         }
-        return HuddleError(429, "TooManyRequests", TOO_MANY, headers)
+        return HuddleError(429, TOO_MANY, "TooManyRequests", headers=headers)
 
     kit.admit(services, RATE_SCOPE, f"token:{principal.token_id}", too_many)
     if not (workspace_id.isascii() and workspace_id.isdigit()) or len(workspace_id) > 19:
@@ -117,13 +117,13 @@ def workspace_for(
     except NotFound:
         raise not_found()
     if entity.deleted:
-        raise HuddleError(404, "WorkspaceDeleted", "The workspace has been deleted")
+        raise HuddleError(404, "The workspace has been deleted", "WorkspaceDeleted")
     if hidden:
         raise HuddleError(
-            403, "WorkspaceMembershipRequired", "User is not a member of the workspace"
+            403, "User is not a member of the workspace", "WorkspaceMembershipRequired"
         )
     if entity.state.get("locked"):
-        raise HuddleError(403, "WorkspaceLocked", "The workspace is locked")
+        raise HuddleError(403, "The workspace is locked", "WorkspaceLocked")
     return entity
 
 
@@ -166,8 +166,8 @@ def audits(
     page = reader.page(query)
     events, more = page.events, page.has_more
     comment_tasks = {kit.task_of(e) or 0 for e in events if e.subject_type is EntityType.COMMENT}
-    names = names_of(reader.names(comment_tasks | users_named(events)))
-    changes = [change_of(e, names, names) for e in events]
+    names = kit.Names.load(reader, comment_tasks | users_named(events))
+    changes = [change_of(e, names) for e in events]
     base = kit.base_url(request, services)
     links = page_links(base, request.url.path, workspace.id, params, more)
     if fmt == "csv":

@@ -9,7 +9,7 @@ internal errors) gets this envelope.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from starlette.responses import Response
@@ -18,26 +18,18 @@ from ...errors import WorktrailError
 from .. import kit
 
 PREFIXES = ("/v2/", "/v3/")
-JSON_TYPE = "application/json; charset=utf-8"
+json_response = kit.JsonResponder("application/json; charset=utf-8")
 
 
+@dataclass(eq=False)
 class TrackerError(kit.VendorError):
     """An error in Tracker's terms: status, message, per-parameter errors, extra headers."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        errors: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(status, message, headers)
-        self.errors = errors or {}
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def bad_parameter(name: str, message: str) -> TrackerError:
-    return TrackerError(400, f"{name}: {message}", errors={name: message})
+    return TrackerError(400, f"{name}: {message}", {name: message})
 
 
 def not_found(message: str) -> TrackerError:
@@ -53,19 +45,12 @@ def forbidden(message: str) -> TrackerError:
 
 
 def too_many_requests(retry_after: float) -> TrackerError:
-    return TrackerError(
-        429, "Too many requests", headers={"Retry-After": str(max(1, int(retry_after)))}
-    )
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return kit.json_response(body, status, media_type=JSON_TYPE, headers=headers)
+    wait = str(max(1, int(retry_after)))
+    return TrackerError(429, "Too many requests", headers={"Retry-After": wait})
 
 
 def translate(exc: WorktrailError) -> TrackerError:
-    """Any worktrail error raised under the dialect's prefixes, as a Tracker error."""
-    if isinstance(exc, TrackerError):
-        return exc
+    """A worktrail error raised under the dialect's prefixes, in Tracker's terms."""
     if exc.status == 401:
         return unauthorized(exc.detail)
     if exc.status == 404 and exc.detail == "Not Found":
@@ -78,6 +63,6 @@ def translate(exc: WorktrailError) -> TrackerError:
 
 
 def render_error(request: Request, exc: WorktrailError) -> Response:
-    error = translate(exc)
+    error = exc if isinstance(exc, TrackerError) else translate(exc)
     body = {"errors": error.errors, "errorMessages": [error.message], "statusCode": error.status}
     return json_response(body, error.status, error.headers)

@@ -68,7 +68,7 @@ def read_request(qp: QueryParams, org_id: int) -> RelativeRequest:
         raise TrackerError(
             400,
             "Parameters 'from' and 'selected' cannot be used together",
-            errors={"from": "Not used together with selected"},
+            {"from": "Not used together with selected"},
         )
     direction = (single(qp, "direction") or "forward").lower()
     if direction not in DIRECTIONS:

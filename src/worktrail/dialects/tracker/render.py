@@ -34,7 +34,6 @@ from ...model import (
     Event,
     FieldKind,
     FieldSpec,
-    State,
     entity_hex_id,
 )
 from ...query import Reader
@@ -77,19 +76,17 @@ class Context:
 
     links: Links
     lang: Lang
-    entities: dict[int, EntityRow]
+    names: kit.Names
 
     @classmethod
     def load(
         cls, request: Request, services: Services, reader: Reader, ids: Iterable[int]
     ) -> Context:
         lang = language(request.headers.get("accept-language", ""))
-        return cls(Links.of(request, services), lang, reader.names(ids))
+        return cls(Links.of(request, services), lang, kit.Names.load(reader, ids))
 
     def name(self, entity_id: int) -> str:
-        entity = self.entities.get(entity_id)
-        name = entity.state.get("name") if entity is not None else None
-        return str(name) if name else f"#{entity_id}"
+        return self.names.name(entity_id, f"#{entity_id}")
 
 
 def tracker_date(micros: int) -> str:
@@ -124,7 +121,7 @@ def transport(event: Event) -> str:
 
 
 def entity_ref(ctx: Context, entity_id: int) -> Json | None:
-    entity = ctx.entities.get(entity_id)
+    entity = ctx.names.get(entity_id)
     if entity is None or entity.type not in TRACKER_TYPES:
         return None
     kind = TRACKER_TYPES[entity.type]
@@ -139,7 +136,7 @@ def entity_ref(ctx: Context, entity_id: int) -> Json | None:
 
 
 def issue_ref(ctx: Context, task_id: int) -> Json:
-    entity = ctx.entities.get(task_id)
+    entity = ctx.names.get(task_id)
     key = issue_key(task_id)
     return {
         "self": ctx.links.api(f"issues/{key}"),
@@ -292,7 +289,7 @@ def _user(ctx: Context, user_id: int) -> Json:
 
 def render_issue(task: EntityRow, life: Lifetime, ctx: Context) -> Json:
     """A task as Tracker's issue read returns it (the fields worktrail has)."""
-    state: State = task.state
+    state = task.state
     key = issue_key(task.id)
     assignee, project, parent = state.get("assignee"), state.get("project"), state.get("parent")
     return {

@@ -9,6 +9,8 @@ envelope, keeping its HTTP status when it is not the client's input that was wro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import Request
 from starlette.responses import Response
 
@@ -16,60 +18,59 @@ from ...errors import WorktrailError
 from .. import kit
 
 OAUTH_PATH = "/api/oauth2"
-JSON_TYPE = "application/json; charset=utf-8"
+json_response = kit.JsonResponder("application/json; charset=utf-8")
 
 # Worksection's status codes (official material) and worktrail's choice for unknown actions.
 INVALID_ACTION = 1
 INVALID_HASH = 2
 INVALID_PROJECT = 4
 FIELD_REQUIRED = 10
+TOO_MANY = 429
 
 
+@dataclass(eq=False)
 class WorksectionError(kit.VendorError):
-    """An error in Worksection's own terms: its status code, message and details."""
+    """An error in Worksection's own terms: the HTTP status (200 for a client's mistake),
+    the message, Worksection's status code and the details."""
 
-    def __init__(
-        self,
-        code: int,
-        message: str,
-        details: str | None = None,
-        *,
-        http_status: int = 200,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(http_status, message, headers)
-        self.detail = message if details is None else f"{message}: {details}"
-        self.code = code
-        self.details = details
+    code: int = INVALID_ACTION
+    details: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.detail = self.message if self.details is None else f"{self.message}: {self.details}"
+
+
+def client_error(code: int, message: str, details: str | None = None) -> WorksectionError:
+    """A mistake in the request, answered with HTTP 200 as Worksection does."""
+    return WorksectionError(200, message, code, details)
 
 
 def invalid_action(details: str | None = None) -> WorksectionError:
-    return WorksectionError(INVALID_ACTION, "Action is invalid", details)
+    return client_error(INVALID_ACTION, "Action is invalid", details)
 
 
 def invalid_hash(details: str) -> WorksectionError:
-    return WorksectionError(INVALID_HASH, "Action hash is missed or invalid", details)
+    return client_error(INVALID_HASH, "Action hash is missed or invalid", details)
 
 
 def invalid_project() -> WorksectionError:
-    return WorksectionError(INVALID_PROJECT, "Project is invalid")
+    return client_error(INVALID_PROJECT, "Project is invalid")
 
 
 def field_required(field: str) -> WorksectionError:
-    return WorksectionError(FIELD_REQUIRED, "Field is required", field)
+    return client_error(FIELD_REQUIRED, "Field is required", field)
 
 
 def too_many_requests(retry_after: float) -> WorksectionError:
-    return WorksectionError(
-        429, "Too many requests", http_status=429, headers={"Retry-After": str(int(retry_after))}
-    )
+    wait = {"Retry-After": str(int(retry_after))}
+    return WorksectionError(429, "Too many requests", TOO_MANY, headers=wait)
 
 
 def unauthorized(detail: str) -> WorksectionError:
     """The OAuth endpoint's 401; `errorDescription` is what Worksection's SDKs read first."""
-    return WorksectionError(
-        401, detail, http_status=401, headers={"WWW-Authenticate": 'Bearer realm="worksection"'}
-    )
+    challenge = {"WWW-Authenticate": 'Bearer realm="worksection"'}
+    return WorksectionError(401, detail, 401, headers=challenge)
 
 
 def envelope(error: WorksectionError) -> Response:
@@ -82,28 +83,25 @@ def envelope(error: WorksectionError) -> Response:
         body["message_details"] = error.details
     if error.status == 401:
         body["errorDescription"] = error.message
-    return kit.json_response(body, error.status, media_type=JSON_TYPE, headers=error.headers)
+    return json_response(body, error.status, error.headers)
 
 
 def translate(request: Request, exc: WorktrailError) -> WorksectionError:
-    """Any worktrail error raised under the dialect's paths, as a Worksection error."""
-    if isinstance(exc, WorksectionError):
-        return exc
+    """A worktrail error raised under the dialect's paths, in Worksection's terms."""
     if exc.status == 401:
         if request.url.path.startswith(OAUTH_PATH):
             return unauthorized(exc.detail)
         return invalid_hash(exc.detail)
     if exc.status in (404, 405):
         # No such route or method: not the vendor's endpoint at all, so not a 200.
-        error = invalid_action(exc.detail)
-        error.status = exc.status
-        return error
+        return WorksectionError(exc.status, "Action is invalid", INVALID_ACTION, exc.detail)
     if exc.status == 429:
-        return WorksectionError(429, "Too many requests", http_status=429)
+        return WorksectionError(429, "Too many requests", TOO_MANY)
     if exc.status >= 500:
-        return WorksectionError(exc.status, exc.title, exc.detail, http_status=exc.status)
+        return WorksectionError(exc.status, exc.title, exc.status, exc.detail)
     return invalid_action(exc.detail)
 
 
 def render_error(request: Request, exc: WorktrailError) -> Response:
-    return envelope(translate(request, exc))
+    error = exc if isinstance(exc, WorksectionError) else translate(request, exc)
+    return envelope(error)

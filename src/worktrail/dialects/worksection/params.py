@@ -18,7 +18,7 @@ import orjson
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
-from .errors import FIELD_REQUIRED, WorksectionError
+from .errors import FIELD_REQUIRED, WorksectionError, client_error
 
 MAX_BODY = 64 * 1024
 SIGNATURE_PARAM = "hash"
@@ -112,4 +112,4 @@ def _scalar(value: object) -> str:
 
 
 def _bad_body(details: str) -> WorksectionError:
-    return WorksectionError(FIELD_REQUIRED, "Request body is invalid", details)
+    return client_error(FIELD_REQUIRED, "Request body is invalid", details)

@@ -17,7 +17,6 @@ import re
 import zoneinfo
 from dataclasses import replace
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -29,10 +28,10 @@ from ...web.services import Services, services_of
 from .. import kit
 from .auth import admin_org_id, oauth_principal
 from .errors import (
-    JSON_TYPE,
     field_required,
     invalid_action,
     invalid_project,
+    json_response,
     too_many_requests,
 )
 from .params import Params, read_params
@@ -89,7 +88,7 @@ def get_events(services: Services, reader: Reader, params: Params) -> Response:
     events = newest_events(reader, query, MAX_EVENTS)
     ctx = RenderContext(tz=_timezone(reader), users=reader.names(referenced_users(events)))
     body = {"status": "ok", "data": [render_event(e, ctx) for e in events]}
-    return Response(orjson.dumps(body), media_type=JSON_TYPE)
+    return json_response(body)
 
 
 def period_seconds(raw: str | None) -> int:
