@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..diff import now_micros
+from ..store import Store
 from .people import MIN_EVENTS, OWNER_EMAIL, OWNER_NAME, People
 from .plan import plan
-from .recording import Journal, Store
+from .recording import Journal
 from .timeline import WEEK, Clock
 from .work import Work
 
