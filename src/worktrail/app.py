@@ -15,6 +15,8 @@ from .api import entities, events, ingest, organization, stream
 from .config import Settings
 from .dialects import load_dialects
 from .store import Store, open_store
+from .web.limits import BodyLimits, RequestLimitsMiddleware
+from .web.methods import HttpMethodsMiddleware
 from .web.middleware import RequestContextMiddleware
 from .web.problems import install_problem_handlers
 from .web.services import Services
@@ -57,6 +59,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # outermost last: request context, then size limits, then HEAD and OPTIONS
+    app.add_middleware(HttpMethodsMiddleware)
+    app.add_middleware(RequestLimitsMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestContextMiddleware)
     return app
 

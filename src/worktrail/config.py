@@ -45,6 +45,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_limit_default", int, 100, "Events per page when a request names no limit."),
     Setting("page_limit_max", int, 1000, "Largest page a request may ask for."),
     Setting("ingest_batch_max", int, 1000, "Most records one POST /api/v1/changes may carry."),
+    Setting(
+        "max_body_bytes",
+        int,
+        1_048_576,
+        "Largest request body of a native write (bytes); larger ones get 413.",
+    ),
+    Setting(
+        "max_ingest_bytes",
+        int,
+        16_777_216,
+        "Largest request body of POST /api/v1/changes (bytes); larger ones get 413.",
+    ),
     Setting("pool_size", int, 10, "Database connections kept open for readers (PostgreSQL)."),
     Setting(
         "threads",
@@ -84,6 +96,8 @@ class Settings:
     page_limit_default: int = 100
     page_limit_max: int = 1000
     ingest_batch_max: int = 1000
+    max_body_bytes: int = 1_048_576
+    max_ingest_bytes: int = 16_777_216
     pool_size: int = 10
     threads: int = 0
     log_level: str = "info"

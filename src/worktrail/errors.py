@@ -7,13 +7,18 @@ from typing import Any
 
 
 class WorktrailError(Exception):
+    """An error with an HTTP status, a detail for the client, extra members for the error
+    body and headers for the response (Allow, Retry-After...)."""
+
     status = 400
     title = "Bad request"
+    headers: dict[str, str]
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers = dict(headers or {})
 
 
 class InvalidInput(WorktrailError):
@@ -51,3 +56,16 @@ class StoreError(WorktrailError):
 
     status = 503
     title = "Storage unavailable"
+
+
+class PayloadTooLarge(WorktrailError):
+    """A request body over its size limit, or JSON over a structural limit (nesting,
+    string, array or object size)."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class UriTooLong(WorktrailError):
+    status = 414
+    title = "URI too long"
