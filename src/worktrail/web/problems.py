@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ..errors import BadRequest, WorktrailError
+from ..errors import BadRequest, TooManyRequests, WorktrailError
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -53,10 +53,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def worktrail_error(request: Request, exc: WorktrailError) -> Response:
         renderer = _dialect_renderer(request)
         if renderer is not None:
-            return renderer(request, exc)
-        response = problem(exc.status, exc.title, exc.detail, **exc.extra)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="worktrail"'
+            response = renderer(request, exc)
+        else:
+            response = problem(exc.status, exc.title, exc.detail, **exc.extra)
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="worktrail"'
+        if isinstance(exc, TooManyRequests):  # in whichever shape the body is
+            response.headers.setdefault("Retry-After", str(exc.retry_after))
         return response
 
     @app.exception_handler(RequestValidationError)
