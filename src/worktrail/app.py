@@ -11,7 +11,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from . import __version__
-from .api import entities, events, ingest, organization, stream
+from .api import entities, events, ingest, organization, stream, tokens
 from .config import Settings
 from .dialects import load_dialects
 from .store import Store, open_store
@@ -19,6 +19,7 @@ from .web.limits import BodyLimits, RequestLimitsMiddleware
 from .web.methods import HttpMethodsMiddleware
 from .web.middleware import RequestContextMiddleware
 from .web.problems import install_problem_handlers
+from .web.security import SecureApp, install_cors
 from .web.services import Services
 
 log = logging.getLogger("worktrail")
@@ -37,7 +38,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         to_thread.current_default_thread_limiter().total_tokens = threads
         yield
 
-    app = FastAPI(
+    app = SecureApp(
         title="worktrail",
         version=__version__,
         description="Event history and audit trail for work-management data.",
@@ -50,6 +51,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(entities.router)
     app.include_router(organization.router)
+    app.include_router(tokens.router)
     app.state.error_renderers = []
     for dialect in load_dialects():
         app.include_router(dialect.router)
@@ -63,6 +65,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(HttpMethodsMiddleware)
     app.add_middleware(RequestLimitsMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestContextMiddleware)
+    install_cors(app, settings)
     return app
 
 

@@ -71,6 +71,19 @@ SETTINGS: tuple[Setting, ...] = (
         1500,
         "Requests per minute per token on the vendor dialects (0: unlimited).",
     ),
+    Setting(
+        "auth_failures_per_minute",
+        int,
+        30,
+        "Failed authentications per minute per client address before further failures get "
+        "429 (0: no limit).",
+    ),
+    Setting(
+        "cors_origins",
+        str,
+        "",
+        "Origins browsers may call the APIs from, comma-separated (empty: CORS off).",
+    ),
     Setting("sync_token_ttl_hours", int, 24, "Lifetime of Asana sync tokens, in hours."),
     Setting(
         "public_url",
@@ -102,6 +115,8 @@ class Settings:
     threads: int = 0
     log_level: str = "info"
     rate_limit_per_minute: int = 1500
+    auth_failures_per_minute: int = 30
+    cors_origins: str = ""
     sync_token_ttl_hours: int = 24
     public_url: str = ""
 

@@ -51,6 +51,18 @@ class Conflict(WorktrailError):
     title = "Conflict"
 
 
+class TooManyRequests(WorktrailError):
+    """Refused for now; `retry_after` seconds later the same request may pass (every API
+    sends it as `Retry-After`)."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+        self.retry_after = retry_after
+
+
 class StoreError(WorktrailError):
     """The database failed in a way the client cannot fix (translated driver error)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..config import ConfigError, Settings
 from .base import Store
-from .rows import LocatedEntity, OrgRow, TokenRow, TokenUser, event_from_row
+from .rows import LocatedEntity, OrgRow, TokenChanges, TokenRow, TokenUser, event_from_row
 from .writing import WriteTransaction
 
 
@@ -29,6 +29,7 @@ __all__ = [
     "LocatedEntity",
     "OrgRow",
     "Store",
+    "TokenChanges",
     "TokenRow",
     "TokenUser",
     "WriteTransaction",
