@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# Seconds a client is asked to wait (Retry-After) when the database is away. A request that
+# comes back finds the service as soon as the database is: each connection is tested as it
+# is taken from the pool (pool_pre_ping), so nothing needs resetting first.
+RETRY_AFTER_SECONDS = 2
+
 
 class WorktrailError(Exception):
     """An error with an HTTP status, a detail for the client, extra members for the error
@@ -64,10 +69,26 @@ class TooManyRequests(WorktrailError):
 
 
 class StoreError(WorktrailError):
-    """The database failed in a way the client cannot fix (translated driver error)."""
+    """The database failed in a way the client cannot fix (translated driver error): it is
+    away or refused the work. Nothing was written; the same request may be retried, after
+    `retry_after` seconds (the Retry-After header)."""
 
     status = 503
     title = "Storage unavailable"
+    retry_after: int | None = RETRY_AFTER_SECONDS
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        wait = {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+        super().__init__(detail, headers={**wait, **(headers or {})}, **extra)
+
+
+class StorageFull(StoreError):
+    """The database's disk is full: nothing was written, and writes fail until an operator
+    frees space (reads go on). No Retry-After: waiting alone does not help."""
+
+    status = 507
+    title = "Insufficient storage"
+    retry_after = None
 
 
 class PayloadTooLarge(WorktrailError):

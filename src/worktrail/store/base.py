@@ -32,14 +32,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..chain import GENESIS_HASH
 from ..config import Settings
 from ..diff import now_micros
-from ..errors import Conflict, NotFound, StoreError
+from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
-from . import lookups
+from . import faults, lookups
 from . import schema as t
 from .compile import StatementCache, bound_values, count_statement, page_statement
 from .rows import (
@@ -76,6 +75,7 @@ class Store:
         self.url = url
         self.settings = settings
         self.writer, self.reader = self._create_engines(url, settings)
+        self._failures = faults.database_errors(self.writer)
         self._commit_listeners: list[Callable[[int], None]] = []
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
@@ -105,6 +105,10 @@ class Store:
         JSON array (see lookups.MemberWorkspaces)."""
         raise NotImplementedError
 
+    def _disk_full(self, error: BaseException) -> bool:
+        """Whether the driver's `error` says the database's disk is full."""
+        return False
+
     def _transaction(
         self, conn: Connection, org_id: int, last_seq: int, last_hash: str
     ) -> WriteTransaction:
@@ -124,18 +128,21 @@ class Store:
         try:
             with self.reader.connect() as conn, conn.begin():
                 yield conn
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        except self._failures as exc:
+            raise self._failure(exc) from exc
 
     @contextmanager
     def _write_conn(self) -> Iterator[Connection]:
         try:
             with self.writer.connect() as conn, conn.begin():
                 yield conn
-        except IntegrityError as exc:
-            raise Conflict(f"conflicting write: {exc.orig}") from exc
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        except self._failures as exc:
+            raise self._failure(exc) from exc
+
+    def _failure(self, exc: Exception) -> WorktrailError:
+        """The worktrail error for a database failure (StoreError, StorageFull, Conflict):
+        the driver's words go to the log, never to the client (see faults.py)."""
+        return faults.translate(exc, self.writer, self._disk_full)
 
     # -- schema ----------------------------------------------------------------------------
 
