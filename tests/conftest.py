@@ -60,7 +60,11 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
-    return Settings(database_url=url, secret="test-secret", **overrides)
+    """Settings of a test app. Webhook delivery is off unless a test turns it on (its
+    worker would otherwise poll beside every test)."""
+    return Settings(
+        database_url=url, secret="test-secret", **{"webhook_worker": 0, **overrides}
+    )
 
 
 @pytest.fixture(params=BACKENDS)

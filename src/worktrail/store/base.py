@@ -56,6 +56,7 @@ from .rows import (
     org_from_row,
 )
 from .seek import seek_offset
+from .webhooks import WebhookStore
 from .writing import WriteTransaction
 
 _SEQ_OF = attrgetter("seq")
@@ -82,6 +83,7 @@ class Store:
         self._token_user = lookups.token_user(self._member_workspaces)
         self._located_entity = lookups.located_entity()
         self._workspaces_of = lookups.workspaces_of()
+        self.webhooks = WebhookStore(self, self._upsert)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call `listener(org_id)` after each commit of this process that appended events
@@ -108,6 +110,10 @@ class Store:
     def _disk_full(self, error: BaseException) -> bool:
         """Whether the driver's `error` says the database's disk is full."""
         return False
+
+    def _upsert(self, table: Any) -> Any:
+        """An INSERT of this database that can update on conflict (`on_conflict_do_update`)."""
+        raise NotImplementedError
 
     def _transaction(
         self, conn: Connection, org_id: int, last_seq: int, last_hash: str
@@ -138,6 +144,13 @@ class Store:
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A write transaction outside any organization's history: bookkeeping tables
+        (webhook deliveries) that take no append lock."""
+        with self._write_conn() as conn:
+            yield conn
 
     def _failure(self, exc: Exception) -> WorktrailError:
         """The worktrail error for a database failure (StoreError, StorageFull, Conflict):

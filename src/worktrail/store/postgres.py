@@ -19,6 +19,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from ..config import Settings
 from ..model import EntityType
@@ -98,6 +99,9 @@ class PostgresWriteTransaction(WriteTransaction):
 
 
 class PostgresStore(Store):
+    def _upsert(self, table: Any) -> Any:
+        return postgresql_insert(table)
+
     dialect_name = "postgresql"
 
     def _transaction(
