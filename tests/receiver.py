@@ -55,7 +55,7 @@ def receiver(**kwargs: Any) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)

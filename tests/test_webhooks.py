@@ -19,8 +19,8 @@ from worktrail.app import create_app
 from worktrail.config import Settings
 from worktrail.store import Store
 
-from .conftest import Org, Tree, make_settings, new_org
-from .receiver import Received, Receiver, receiver
+from .conftest import Org, build_tree, make_settings, new_org
+from .receiver import Received, receiver
 from .shapes import assert_error
 
 
@@ -94,7 +94,7 @@ def test_410_disables_the_subscription_and_that_is_history(live: Org) -> None:
         hook.wait_for(1)
     webhook = _wait_status(live, created["id"], "disabled")
     assert "410" in webhook["disabled_reason"]
-    history = live.get(f"/api/v1/events", params={"scope": f"webhook:{created['id']}"}).json()
+    history = live.get("/api/v1/events", params={"scope": f"webhook:{created['id']}"}).json()
     changes = history["data"][0]
     assert changes["actor"] is None and changes["context"]["source"] == "system"
     assert {"field": "status", "old": "active", "new": "disabled"} in changes["changes"]
@@ -124,9 +124,13 @@ def test_pause_and_resume_skip_nothing(live: Org) -> None:
         time.sleep(1.0)
         assert hook.requests == []
         live.patch(f"/api/v1/webhooks/{created['id']}", json={"status": "active"})
-        got = hook.wait_for(3)
-    names = [verified(created["secret"], r)["after"]["name"] for r in got]
-    assert sorted(names) == ["A", "B", "C"]
+        got = hook.wait_for(5)
+    delivered = sorted((verified(created["secret"], r) for r in got), key=lambda e: e["seq"])
+    # the subscription's own changes are events in the feed like any other
+    assert [e["subject"]["type"] for e in delivered] == ["webhook"] + ["workspace"] * 3 + [
+        "webhook"
+    ]
+    assert [e["after"]["name"] for e in delivered[1:4]] == ["A", "B", "C"]
 
 
 def test_a_rotated_secret_signs_beside_the_old_one(live: Org) -> None:
@@ -153,7 +157,8 @@ def test_ed25519_signatures_verify_with_the_public_key(live: Org) -> None:
     key.verify(base64.b64decode(signature), signed.encode() + request.body)
 
 
-def test_filters_choose_the_events(live: Org, tree: Tree) -> None:
+def test_filters_choose_the_events(live: Org) -> None:
+    tree = build_tree(live)
     with receiver() as hook:
         subscribe(live, hook.url, filter={"scope": f"project:{tree.project}", "action": "closed"})
         live.post(f"/api/v1/tasks/{tree.task}/close")
@@ -174,14 +179,16 @@ def test_replay_delivers_again_with_the_same_ids(live: Org) -> None:
         live.create("workspaces", name="A")
         live.create("workspaces", name="B")
         first = hook.wait_for(2)
-        since = live.get("/api/v1/events", params={"limit": 1, "order": "oldest"}).json()
+        history = live.get("/api/v1/events", params={"limit": 100, "order": "oldest"}).json()
         replay = live.post(
             f"/api/v1/webhooks/{created['id']}/replay",
-            json={"since": since["data"][0]["recorded_at"]},
+            json={"since": history["data"][0]["recorded_at"]},
         )
         assert replay.status_code == 202, replay.text
-        again = hook.wait_for(4)[2:]
-    assert {r.headers["webhook-id"] for r in again} >= {r.headers["webhook-id"] for r in first}
+        again = hook.wait_for(2 + len(history["data"]))[2:]
+    ids = {r.headers["webhook-id"] for r in again}
+    assert ids == {f"msg_{created['id']}_{e['id']}" for e in history["data"]}
+    assert ids >= {r.headers["webhook-id"] for r in first}
 
 
 def test_a_ping_says_what_the_endpoint_answered(live: Org) -> None:
@@ -189,7 +196,12 @@ def test_a_ping_says_what_the_endpoint_answered(live: Org) -> None:
         created = subscribe(live, hook.url)
         result = live.post(f"/api/v1/webhooks/{created['id']}/test").json()
         (request,) = hook.wait_for(1)
-    assert result == {"delivered": True, "status_code": 204, "latency_ms": result["latency_ms"], "error": None}
+    assert result == {
+        "delivered": True,
+        "status_code": 204,
+        "latency_ms": result["latency_ms"],
+        "error": None,
+    }
     assert verified(created["secret"], request)["type"] == "ping"
     log = live.get(f"/api/v1/webhooks/{created['id']}/deliveries").json()["data"]
     assert log[0]["status_code"] == 204 and log[0]["event_id"] is None
@@ -219,6 +231,7 @@ def test_targets_inside_the_network_are_refused(org: Org, url: str) -> None:
         ({"url": "https://user:pw@example.com/"}, "credentials"),
         ({"url": "https://example.com/", "filter": {"scope": "nothing:1"}}, "scope"),
         ({"url": "https://example.com/", "filter": {"colour": "red"}}, "filter key"),
+        ({"url": "https://example.com/", "filter": {"scope": "project:999"}}, "names nothing"),
         ({"url": "https://example.com/", "signing": "rsa"}, "signing"),
         ({"description": "no url"}, "url"),
     ],

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ..auth import check_admin
@@ -33,9 +34,9 @@ from ..delivery.filters import check_filter, to_query
 from ..delivery.guard import check_url
 from ..delivery.styles import ROTATION_OVERLAP, Subscription, message_id, signing_keys
 from ..diff import micros_to_iso
-from ..errors import InvalidInput
-from ..model import MAX_ID, Attempt, Cursor, EntityRow, Outcome, event_id
-from ..query import Reader, decode_position
+from ..errors import InvalidInput, NotFound
+from ..model import MAX_ID, Attempt, Cursor, EntityRow, Outcome, Scope, Secrets, event_id
+from ..query import EntityHidden, Reader, decode_position
 from ..web import params as p
 from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
 from ..web.jsonbody import json_object
@@ -121,7 +122,9 @@ CREATE_KEYS = ("url", "description", "filter", "signing")
 UPDATE_KEYS = ("url", "description", "filter", "status")
 
 
-def _settings(services: Services, body: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+def _settings(
+    services: Services, reader: Reader, body: dict[str, Any], keys: tuple[str, ...]
+) -> dict[str, Any]:
     unknown = sorted(set(body) - set(keys))
     if unknown:
         raise InvalidInput(
@@ -134,11 +137,22 @@ def _settings(services: Services, body: dict[str, Any], keys: tuple[str, ...]) -
         out["description"] = body["description"]
     if "filter" in body:
         out["filter"] = check_filter(body["filter"])
+        if out["filter"].get("scope"):
+            _check_scope(reader, out["filter"]["scope"])
     if "status" in body:
         if body["status"] not in ("active", "paused"):
             raise InvalidInput("'status' must be active or paused", field="status")
         out["status"] = body["status"]
     return out
+
+
+def _check_scope(reader: Reader, scope: str) -> None:
+    try:
+        reader.scope(Scope.parse(scope))
+    except (NotFound, EntityHidden):
+        raise InvalidInput(
+            f"filter 'scope' {scope} names nothing in this organization", field="filter"
+        ) from None
 
 
 # -- routes --------------------------------------------------------------------------------
@@ -168,7 +182,7 @@ def create_webhook(
     check_admin(principal)
     if "url" not in body:
         raise InvalidInput("'url' is required", field="url")
-    values = _settings(services, body, CREATE_KEYS)
+    values = _settings(services, reader, body, CREATE_KEYS)
     choice = body.get("signing", "hmac")
     if choice not in SIGNINGS:
         raise InvalidInput("'signing' must be hmac or ed25519", field="signing")
@@ -236,7 +250,7 @@ def update_webhook(
     reader: ReaderDep,
 ) -> Response:
     check_admin(principal)
-    values = _settings(services, body, UPDATE_KEYS)
+    values = _settings(services, reader, body, UPDATE_KEYS)
     result = services.writer.update_webhook(principal, webhook_id, values)
     return json_response({"data": _shown(reader, result.entity)})
 
@@ -340,15 +354,18 @@ def _replay_position(
     return decode_position(services.cursors, events, cursor)
 
 
+def _pinged(reader: Reader, webhook_id: int) -> tuple[Subscription, Secrets]:
+    sub = Subscription.of(reader.webhook(webhook_id))
+    return sub, reader.webhook_secrets([webhook_id])[webhook_id]
+
+
 @router.post("/{webhook_id}/test", summary="Send a ping to a webhook's endpoint now (admins)")
 async def test_webhook(
     webhook_id: WebhookId, principal: PrincipalDep, services: ServicesDep, reader: ReaderDep
 ) -> Response:
     check_admin(principal)
-    entity = reader.webhook(webhook_id)
-    sub = Subscription.of(entity)
-    secrets = reader.webhook_secrets([webhook_id])[webhook_id]
     now = services.clock()
+    sub, secrets = await run_in_threadpool(_pinged, reader, webhook_id)
     body = orjson.dumps({"type": "ping", "webhook": sub.id, "sent_at": micros_to_iso(now)})
     headers = signing.headers(
         signing_keys(secrets, now), f"ping_{sub.id}_{now}", now // 10**6, body
@@ -362,10 +379,10 @@ async def test_webhook(
     finally:
         await client.close()
     outcome = Outcome(
-        sub.org_id, sub.id, None, 1, now, answer.status, answer.latency_ms, answer.error,
+        sub.org_id, sub.id, None, 0, 1, now, answer.status, answer.latency_ms, answer.error,
         answer.body[:1024].decode("utf-8", "replace") or None, answer.ok, None,
     )  # fmt: skip
-    services.writer.record_webhook_attempt(principal, outcome)
+    await run_in_threadpool(services.writer.record_webhook_attempt, principal, outcome)
     return json_response(
         {
             "delivered": answer.ok,

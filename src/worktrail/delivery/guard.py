@@ -69,14 +69,18 @@ def parse_url(url: Any) -> tuple[str, int]:
 
 def check_url(url: Any, allow_private: bool) -> str:
     """`url`, if deliveries may go there: well formed and, unless `allow_private`, its
-    host resolving only to addresses outside the network. TargetRefused otherwise."""
+    host resolving only to addresses outside the network (or not at all, for now).
+    TargetRefused otherwise."""
     host, port = parse_url(url)
     if allow_private:
         return str(url)
     try:
         found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        raise TargetRefused(f"the host {host!r} does not resolve", field="url")
+    except UnicodeError:
+        raise TargetRefused(f"the host {host!r} is not a valid host name", field="url")
+    except OSError:
+        # not resolvable yet (a name being set up): each delivery checks it when it does
+        return str(url)
     addresses = sorted({str(info[4][0]) for info in found})
     inside = [a for a in addresses if is_inside(a)]
     if inside:

@@ -35,6 +35,7 @@ class Claimed:
     webhook_id: int
     seq: int
     attempts: int  # made before this one
+    lease: int  # which lease of the message this is
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Outcome:
     org_id: int
     webhook_id: int
     seq: int | None  # None: a ping or heartbeat, not a message
+    lease: int  # the lease the message was sent under (0 for a ping)
     attempt: int  # 1 for the first
     attempted_at: int
     status_code: int | None

@@ -184,6 +184,9 @@ webhook_messages = Table(
     Column("next_attempt_at", BigInteger, nullable=False),
     # a worker holds a message while it delivers it, until then; after a crash it expires
     Column("leased_until", BigInteger, nullable=True),
+    # counts the leases: an outcome settles its message only under the lease it was sent
+    # under, so a replay or an expired lease makes a late outcome harmless
+    Column("lease", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("delivered_at", BigInteger, nullable=True),
     PrimaryKeyConstraint("org_id", "webhook_id", "seq", name="pk_webhook_messages"),

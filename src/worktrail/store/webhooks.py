@@ -129,7 +129,8 @@ class WebhookStore:
     ) -> bool:
         """Messages for `seqs` (due now) and the position moved from `seen` to `position`,
         if it is still at `seen` (False: another worker dispatched meanwhile; nothing done).
-        A message already there is due again unless it is pending (a replay)."""
+        A message already there (a replay) is due again from its first attempt, even one
+        in flight: the outcome of that flight no longer settles it."""
         with self._store.write_connection() as conn:
             moved = conn.execute(
                 update(t.webhook_cursors)
@@ -153,6 +154,7 @@ class WebhookStore:
                 "state": PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
+                "lease": 0,
                 "created_at": now,
             }
             for seq in seqs
@@ -166,8 +168,8 @@ class WebhookStore:
                 "next_attempt_at": now,
                 "leased_until": None,
                 "delivered_at": None,
+                "lease": t.webhook_messages.c.lease + 1,
             },
-            where=t.webhook_messages.c.state != PENDING,
         )
         for start in range(0, len(rows), 500):
             conn.execute(stmt, rows[start : start + 500])
@@ -177,7 +179,13 @@ class WebhookStore:
         tx.conn.execute(
             update(t.webhook_messages)
             .where(_m.org_id == tx.org_id, _m.webhook_id == webhook_id, _m.state == FAILED)
-            .values(state=PENDING, attempts=0, next_attempt_at=tx.now, leased_until=None)
+            .values(
+                state=PENDING,
+                attempts=0,
+                next_attempt_at=tx.now,
+                leased_until=None,
+                lease=_m.lease + 1,
+            )
         )
 
     def rewind(self, tx: WriteTransaction, webhook_id: int, position: int) -> None:
@@ -242,8 +250,8 @@ class WebhookStore:
             rows = conn.execute(
                 update(t.webhook_messages)
                 .where(tuple_(_m.org_id, _m.webhook_id, _m.seq).in_(keys), due)
-                .values(leased_until=lease_until)
-                .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts)
+                .values(leased_until=lease_until, lease=_m.lease + 1)
+                .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts, _m.lease)
             ).all()
         return [Claimed(*r) for r in rows]
 
@@ -268,7 +276,7 @@ class WebhookStore:
             values = {"state": FAILED}
         conn.execute(
             update(t.webhook_messages)
-            .where(key, _m.state == PENDING)
+            .where(key, _m.state == PENDING, _m.lease == o.lease)
             .values(attempts=o.attempt, leased_until=None, **values)
         )
 

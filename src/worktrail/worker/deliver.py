@@ -26,7 +26,7 @@ class Job:
     sub: Subscription
     style: DeliveryStyle
     request: Request
-    attempts: Mapping[int, int]  # seq: tries before this one
+    held: Mapping[int, Claimed]  # by seq
     cursor: Cursor
 
 
@@ -80,15 +80,15 @@ def _jobs_of(
         owed = [events[i.seq] for i in mine if i.seq in events]
         lost += [_gone(i, now) for i in mine if i.seq not in events]
         style = styles[sub.kind]
-        tries = {i.seq: i.attempts for i in mine}
+        held = {i.seq: i for i in mine}
         for request in style.requests(reader, sub, secrets[webhook_id], owed, now):
-            jobs.append(Job(sub, style, request, tries, cursors[webhook_id]))
+            jobs.append(Job(sub, style, request, held, cursors[webhook_id]))
     return jobs, lost
 
 
 def _gone(item: Claimed, now: int) -> Outcome:
     return Outcome(
-        item.org_id, item.webhook_id, item.seq, item.attempts + 1, now, None, 0,
+        item.org_id, item.webhook_id, item.seq, item.lease, item.attempts + 1, now, None, 0,
         "the event no longer exists", None, False, None,
     )  # fmt: skip
 
@@ -114,7 +114,7 @@ class Sender:
         async with gate:
             started = self.clock()
             answer = await self.client.post(job.sub.url, job.request.body, job.request.headers)
-        attempt = 1 + max(job.attempts.get(seq, 0) for seq in job.request.seqs)
+        attempt = 1 + max(job.held[seq].attempts for seq in job.request.seqs)
         verdict = job.style.judge(answer, attempt, job.cursor, self.clock(), self.schedule)
         outcomes = [
             _outcome(job, seq, attempt, started, answer, verdict) for seq in job.request.seqs
@@ -131,6 +131,7 @@ def _outcome(
         org_id=job.sub.org_id,
         webhook_id=job.sub.id,
         seq=seq,
+        lease=job.held[seq].lease,
         attempt=attempt,
         attempted_at=started,
         status_code=answer.status,

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
         sa.Column("leased_until", sa.BigInteger, nullable=True),
+        sa.Column("lease", sa.Integer, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("delivered_at", sa.BigInteger, nullable=True),
         sa.PrimaryKeyConstraint("org_id", "webhook_id", "seq", name="pk_webhook_messages"),
