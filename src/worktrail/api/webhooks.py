@@ -60,16 +60,21 @@ def _iso(micros: int | None) -> str | None:
 
 
 def webhook_json(
-    entity: EntityRow, cursor: Cursor | None, public_key: str | None
+    entity: EntityRow,
+    cursor: Cursor | None,
+    public_key: str | None,
+    owed: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """A subscription as the API shows it: its settings, where delivery stands, never its
     secret (shown once, on creation and rotation)."""
     state = entity.state
     out: dict[str, Any] = {
         "id": entity.id,
+        "kind": state["kind"],
         "url": state["url"],
         "description": state.get("description"),
         "filter": state.get("filter") or {},
+        "options": state.get("options") or {},
         "status": "deleted" if entity.deleted else state["status"],
         "disabled_reason": state.get("disabled_reason"),
         "signing": state.get("signing") or "hmac",
@@ -85,6 +90,8 @@ def webhook_json(
             "last_success_at": _iso(cursor.last_success_at),
             "last_failure_at": _iso(cursor.last_failure_at),
             "last_failure": cursor.last_failure,
+            "pending": owed[0] if owed else 0,
+            "next_attempt_at": _iso(owed[1]) if owed else None,
         }
     return out
 
@@ -94,18 +101,17 @@ def _shown(reader: Reader, entity: EntityRow, secret: str | None = None) -> dict
     key = secret or reader.webhook_secrets([entity.id]).get(entity.id, None)
     stored = key if isinstance(key, str) else key.secret if key is not None else None
     public = signing.public_key(stored) if stored and stored.startswith("whsk_") else None
-    body = webhook_json(entity, cursor, public)
+    body = webhook_json(entity, cursor, public, reader.webhook_owed([entity.id]).get(entity.id))
     if secret is not None and not secret.startswith("whsk_"):
         body["secret"] = secret  # this once
     return body
 
 
 def attempt_json(row: Attempt) -> dict[str, Any]:
-    sub = Subscription(row.webhook_id, row.org_id, "native", "", "", {}, "")
     return {
         "id": row.id,
         "event_id": None if row.seq is None else event_id(row.org_id, row.seq),
-        "webhook_id": None if row.seq is None else message_id(sub, row.seq),
+        "webhook_id": None if row.seq is None else message_id(row.org_id, row.webhook_id, row.seq),
         "attempt": row.attempt,
         "attempted_at": micros_to_iso(row.attempted_at),
         "status_code": row.status_code,
@@ -210,13 +216,17 @@ def list_webhooks(
     limit = p.int_param(qp, "limit", 100, 1, services.settings.page_limit_max) or 100
     after = p.int_param(qp, "after", None, 0, MAX_ID)
     rows, next_after = reader.webhooks(after, limit, p.bool_param(qp, "include_deleted", False))
-    cursors = reader.webhook_cursors([r.id for r in rows])
-    secrets = reader.webhook_secrets([r.id for r in rows])
+    ids = [r.id for r in rows]
+    cursors, secrets, owed = (
+        reader.webhook_cursors(ids),
+        reader.webhook_secrets(ids),
+        reader.webhook_owed(ids),
+    )
     data = []
     for row in rows:
         stored = secrets[row.id].secret if row.id in secrets else ""
         public = signing.public_key(stored) if stored.startswith("whsk_") else None
-        data.append(webhook_json(row, cursors.get(row.id), public))
+        data.append(webhook_json(row, cursors.get(row.id), public, owed.get(row.id)))
     return json_response(
         {"data": data, "has_more": next_after is not None, "next_after": next_after}
     )

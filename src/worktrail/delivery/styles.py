@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ..model import Cursor, EntityRow, Event, Secrets, event_id
+from ..model import Cursor, EntityRow, Event, Secrets, StoredEvent, event_id
 from ..query import Reader
 from ..web.render import event_json
 from . import signing
@@ -38,6 +38,7 @@ class Subscription:
     url: str
     status: str
     filter: dict[str, Any]
+    options: dict[str, Any]
     signing: str
 
     @classmethod
@@ -50,6 +51,7 @@ class Subscription:
             url=str(state["url"]),
             status="disabled" if entity.deleted else str(state["status"]),
             filter=dict(state.get("filter") or {}),
+            options=dict(state.get("options") or {}),
             signing=str(state.get("signing") or "hmac"),
         )
 
@@ -75,6 +77,17 @@ class Verdict:
 
 class DeliveryStyle(Protocol):
     kind: str
+    # seconds between heartbeats (requests carrying no event), None: the style sends none
+    heartbeat_seconds: int | None
+
+    def wants(self, sub: Subscription, event: StoredEvent) -> bool:
+        """Whether an event the subscription's filter chose is owed to it (styles whose
+        vendor filters say more than the native filter can)."""
+        ...
+
+    def heartbeat(self, sub: Subscription, secrets: Secrets, now: int) -> Request:
+        """A heartbeat request (only called when `heartbeat_seconds` is set)."""
+        ...
 
     def requests(
         self, reader: Reader, sub: Subscription, secrets: Secrets, events: Sequence[Event], now: int
@@ -90,9 +103,9 @@ class DeliveryStyle(Protocol):
         ...
 
 
-def message_id(sub: Subscription, seq: int) -> str:
+def message_id(org_id: int, webhook_id: int, seq: int) -> str:
     """A message's id: the same on every retry and replay of one event to one subscription."""
-    return f"msg_{sub.id}_{event_id(sub.org_id, seq)}"
+    return f"msg_{webhook_id}_{event_id(org_id, seq)}"
 
 
 def signing_keys(secrets: Secrets, now: int) -> list[str]:
@@ -117,6 +130,13 @@ class NativeStyle:
     schedule run out disables too."""
 
     kind = "native"
+    heartbeat_seconds: int | None = None
+
+    def wants(self, sub: Subscription, event: StoredEvent) -> bool:
+        return True
+
+    def heartbeat(self, sub: Subscription, secrets: Secrets, now: int) -> Request:
+        raise NotImplementedError("native subscriptions get no heartbeats")
 
     def requests(
         self, reader: Reader, sub: Subscription, secrets: Secrets, events: Sequence[Event], now: int
@@ -126,7 +146,7 @@ class NativeStyle:
         out = []
         for event in events:
             body = orjson.dumps(event_json(event))
-            headers = signing.headers(keys, message_id(sub, event.seq), stamp, body)
+            headers = signing.headers(keys, message_id(sub.org_id, sub.id, event.seq), stamp, body)
             headers["Content-Type"] = "application/json"
             out.append(Request((event.seq,), body, headers))
         return out

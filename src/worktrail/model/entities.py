@@ -152,6 +152,9 @@ ENTITY_SPECS: dict[EntityType, EntitySpec] = {
             "url": FieldSpec(FieldKind.TEXT, required=True, max_length=2000),
             "description": FieldSpec(FieldKind.TEXT, max_length=1000),
             "filter": FieldSpec(FieldKind.JSON_MAP),
+            # what a vendor's registration adds (Asana's resource and filters, Worksection's
+            # events and projects); never a secret
+            "options": FieldSpec(FieldKind.JSON_MAP),
             "status": FieldSpec(FieldKind.ENUM, choices=WEBHOOK_STATUSES, required=True),
             "disabled_reason": FieldSpec(FieldKind.TEXT, max_length=1000),
             "signing": FieldSpec(FieldKind.ENUM, choices=WEBHOOK_SIGNING, required=True),

@@ -19,12 +19,14 @@ class Cursor:
     org_id: int
     webhook_id: int
     position: int
+    kind: str
     active: bool
     consecutive_failures: int
     last_success_at: int | None
     last_failure_at: int | None
     last_failure: str | None
     failing_since: int | None
+    heartbeat_at: int | None
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,12 @@ class Reader:
         self._check_whole()
         return self._store.webhooks.cursors(self.org_id, webhook_ids)
 
+    def webhook_owed(self, webhook_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """For each subscription with deliveries pending: how many, and when the next one
+        is due."""
+        self._check_whole()
+        return self._store.webhooks.owed(self.org_id, webhook_ids)
+
     def webhook_secrets(self, webhook_ids: Sequence[int]) -> dict[int, Secrets]:
         """The subscriptions' signing secrets (for their public keys, and pings)."""
         self._check_whole()

@@ -161,6 +161,7 @@ webhook_cursors = Table(
     Column("org_id", BigInteger, nullable=False),
     Column("webhook_id", BigInteger, nullable=False),
     Column("position", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # the subscription's (delivery style)
     # the subscription is active (not paused, disabled or deleted): dispatched and delivered
     Column("active", Boolean, nullable=False),
     Column("consecutive_failures", Integer, nullable=False, default=0),
@@ -168,6 +169,8 @@ webhook_cursors = Table(
     Column("last_failure_at", BigInteger, nullable=True),
     Column("last_failure", Text, nullable=True),
     Column("failing_since", BigInteger, nullable=True),
+    # when the last heartbeat went out, for styles that send them (null: none yet)
+    Column("heartbeat_at", BigInteger, nullable=True),
     PrimaryKeyConstraint("org_id", "webhook_id", name="pk_webhook_cursors"),
 )
 

@@ -44,7 +44,7 @@ class WebhookStore:
 
     # -- created with the subscription, in its write transaction ---------------------------
 
-    def open(self, tx: WriteTransaction, webhook_id: int, secret: str) -> None:
+    def open(self, tx: WriteTransaction, webhook_id: int, kind: str, secret: str) -> None:
         """Keep a new subscription's secret and start its dispatch after the head as it is
         in `tx` (events committed after this transaction are owed to it)."""
         org = tx.org_id
@@ -56,6 +56,7 @@ class WebhookStore:
                 org_id=org,
                 webhook_id=webhook_id,
                 position=tx.last_seq,
+                kind=kind,
                 active=True,
                 consecutive_failures=0,
             )
@@ -114,6 +115,53 @@ class WebhookStore:
         with self._store.read() as conn:
             rows = conn.execute(stmt).all()
         return [(Cursor(*r[:-1]), r.head) for r in rows]
+
+    def heartbeats_due(self, every: dict[str, int], now: int) -> list[Cursor]:
+        """The active subscriptions of the kinds in `every` (kind: seconds between
+        heartbeats) whose heartbeat is due, each taken by this caller alone: its
+        `heartbeat_at` moves to `now` where it still is what was read."""
+        if not every:
+            return []
+        due = or_(
+            *(
+                and_(
+                    _c.kind == kind,
+                    or_(_c.heartbeat_at.is_(None), _c.heartbeat_at <= now - seconds * 1_000_000),
+                )
+                for kind, seconds in sorted(every.items())
+            )
+        )
+        taken = []
+        with self._store.write_connection() as conn:
+            rows = conn.execute(select(t.webhook_cursors).where(_c.active.is_(True), due)).all()
+            for row in rows:
+                seen = row.heartbeat_at
+                mine = conn.execute(
+                    update(t.webhook_cursors)
+                    .where(
+                        _c.org_id == row.org_id,
+                        _c.webhook_id == row.webhook_id,
+                        _c.heartbeat_at.is_(None) if seen is None else _c.heartbeat_at == seen,
+                    )
+                    .values(heartbeat_at=now)
+                ).rowcount
+                if mine:
+                    taken.append(Cursor(**{**row._mapping, "heartbeat_at": now}))
+        return taken
+
+    def owed(self, org_id: int, webhook_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """For each subscription with messages pending: how many, and when the next is due."""
+        with self._store.read() as conn:
+            rows = conn.execute(
+                select(_m.webhook_id, func.count(), func.min(_m.next_attempt_at))
+                .where(
+                    _m.org_id == org_id,
+                    _m.webhook_id.in_(sorted(set(webhook_ids))),
+                    _m.state == PENDING,
+                )
+                .group_by(_m.webhook_id)
+            ).all()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
     def cursors(self, org_id: int, webhook_ids: Sequence[int]) -> dict[int, Cursor]:
         with self._store.read() as conn:

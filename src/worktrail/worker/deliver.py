@@ -114,16 +114,15 @@ class Sender:
         async with gate:
             started = self.clock()
             answer = await self.client.post(job.sub.url, job.request.body, job.request.headers)
-        attempt = 1 + max(job.held[seq].attempts for seq in job.request.seqs)
+        attempt = 1 + max((job.held[seq].attempts for seq in job.request.seqs), default=0)
         verdict = job.style.judge(answer, attempt, job.cursor, self.clock(), self.schedule)
-        outcomes = [
-            _outcome(job, seq, attempt, started, answer, verdict) for seq in job.request.seqs
-        ]
+        seqs = job.request.seqs or (None,)  # a heartbeat is logged as an attempt too
+        outcomes = [_outcome(job, seq, attempt, started, answer, verdict) for seq in seqs]
         return Settled(outcomes, job.sub, verdict)
 
 
 def _outcome(
-    job: Job, seq: int, attempt: int, started: int, answer: Answer, verdict: Verdict
+    job: Job, seq: int | None, attempt: int, started: int, answer: Answer, verdict: Verdict
 ) -> Outcome:
     body = answer.body[: KEPT_BODY * 4].decode("utf-8", "replace")[:KEPT_BODY] or None
     error = None if verdict.delivered else describe(answer)
@@ -131,7 +130,7 @@ def _outcome(
         org_id=job.sub.org_id,
         webhook_id=job.sub.id,
         seq=seq,
-        lease=job.held[seq].lease,
+        lease=0 if seq is None else job.held[seq].lease,
         attempt=attempt,
         attempted_at=started,
         status_code=answer.status,
@@ -141,6 +140,25 @@ def _outcome(
         delivered=verdict.delivered,
         next_attempt_at=verdict.next_attempt_at,
     )
+
+
+def heartbeats(
+    store: Store, due: Sequence[Cursor], styles: Mapping[str, DeliveryStyle], now: int
+) -> list[Job]:
+    """The heartbeat requests of subscriptions whose heartbeat is due (taken by this
+    worker: `WebhookStore.heartbeats_due`)."""
+    jobs = []
+    for cursor in due:
+        style = styles.get(cursor.kind)
+        reader = Reader.whole(store, cursor.org_id)
+        entity = reader.names([cursor.webhook_id]).get(cursor.webhook_id)
+        secrets = store.webhooks.secrets(cursor.org_id, [cursor.webhook_id])
+        if style is None or entity is None or entity.deleted or cursor.webhook_id not in secrets:
+            continue
+        sub = Subscription.of(entity)
+        request = style.heartbeat(sub, secrets[cursor.webhook_id], now)
+        jobs.append(Job(sub, style, request, {}, cursor))
+    return jobs
 
 
 def settle(store: Store, settled: Sequence[Settled]) -> None:

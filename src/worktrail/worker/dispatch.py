@@ -8,17 +8,20 @@ nothing at or below that head can still appear."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from ..delivery.filters import to_query
-from ..delivery.styles import Subscription
+from ..delivery.styles import DeliveryStyle, Subscription
 from ..query import Reader
 from ..store import Store
 
 BATCH = 1000  # events looked at per subscription per pass
 
 
-def dispatch_once(store: Store, now: int, batch: int = BATCH) -> int:
+def dispatch_once(
+    store: Store, now: int, styles: Mapping[str, DeliveryStyle], batch: int = BATCH
+) -> int:
     """One pass over the subscriptions behind their organization's head; the number of
     messages it made."""
     made = 0
@@ -28,6 +31,9 @@ def dispatch_once(store: Store, now: int, batch: int = BATCH) -> int:
         if entity is None or entity.deleted:
             continue
         sub = Subscription.of(entity)
+        style = styles.get(sub.kind)
+        if style is None:
+            continue
         query = replace(
             to_query(cursor.org_id, sub.filter),
             after_seq=cursor.position,
@@ -35,8 +41,8 @@ def dispatch_once(store: Store, now: int, batch: int = BATCH) -> int:
             limit=batch,
         )
         page = reader.page_stored(query)
-        seqs = [e.seq for e in page.events]
-        position = seqs[-1] if page.has_more else head
+        position = page.events[-1].seq if page.has_more else head
+        seqs = [e.seq for e in page.events if style.wants(sub, e)]
         if store.webhooks.dispatch(
             cursor.org_id, cursor.webhook_id, cursor.position, position, seqs, now
         ):

@@ -20,7 +20,7 @@ from ..delivery.client import DeliveryClient
 from ..delivery.styles import DeliveryStyle
 from ..diff import now_micros
 from ..store import Store
-from .deliver import Job, Sender, Settled, prepare, settle
+from .deliver import Job, Sender, Settled, heartbeats, prepare, settle
 from .dispatch import dispatch_once
 
 log = logging.getLogger("worktrail.webhooks")
@@ -28,6 +28,7 @@ log = logging.getLogger("worktrail.webhooks")
 POLL_SECONDS = 0.5  # how soon another process's commits are seen
 LEASE_MARGIN_SECONDS = 30  # a lease outlives the delivery's timeout by this much
 WRITE_EVERY = 0.05  # seconds between batches of outcomes written
+HEARTBEAT_CHECK_SECONDS = 2.0  # how often due heartbeats are looked for
 
 
 def retry_schedule(settings: Settings) -> tuple[int, ...]:
@@ -65,6 +66,12 @@ class DeliveryWorker:
             per_host=self.per_endpoint,
         )
         self.sender = Sender(self.client, retry_schedule(settings), self.per_endpoint, clock)
+        self.heartbeat_every = {
+            kind: style.heartbeat_seconds
+            for kind, style in self.styles.items()
+            if style.heartbeat_seconds is not None
+        }
+        self._next_heartbeat_check = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: set[asyncio.Task[Settled]] = set()
@@ -107,7 +114,15 @@ class DeliveryWorker:
         """Dispatch, then lease what the in-flight limit leaves room for; whether there
         was anything to do."""
         now = self.clock()
-        made = await asyncio.to_thread(dispatch_once, self.store, now)
+        made = await asyncio.to_thread(dispatch_once, self.store, now, self.styles)
+        if now >= self._next_heartbeat_check and self.heartbeat_every:
+            self._next_heartbeat_check = now + int(HEARTBEAT_CHECK_SECONDS * 1_000_000)
+            due = await asyncio.to_thread(
+                self.store.webhooks.heartbeats_due, self.heartbeat_every, now
+            )
+            beats = await asyncio.to_thread(heartbeats, self.store, due, self.styles, now)
+            for job in beats:
+                self._start(job)
         room = self.limit - len(self._in_flight)
         if room <= 0:
             await asyncio.sleep(WRITE_EVERY)

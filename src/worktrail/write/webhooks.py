@@ -26,7 +26,7 @@ def create(store: Store, principal: Principal, values: dict[str, Any], secret: s
     }
     with store.write(principal.org_id) as tx:
         result = Recorder(tx, principal).record(WEBHOOK, None, state)
-        store.webhooks.open(tx, result.entity.id, secret)
+        store.webhooks.open(tx, result.entity.id, state["kind"], secret)
     return result
 
 

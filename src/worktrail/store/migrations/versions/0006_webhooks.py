@@ -36,12 +36,14 @@ def upgrade() -> None:
         sa.Column("org_id", sa.BigInteger, nullable=False),
         sa.Column("webhook_id", sa.BigInteger, nullable=False),
         sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("active", sa.Boolean, nullable=False),
         sa.Column("consecutive_failures", sa.Integer, nullable=False),
         sa.Column("last_success_at", sa.BigInteger, nullable=True),
         sa.Column("last_failure_at", sa.BigInteger, nullable=True),
         sa.Column("last_failure", sa.Text, nullable=True),
         sa.Column("failing_since", sa.BigInteger, nullable=True),
+        sa.Column("heartbeat_at", sa.BigInteger, nullable=True),
         sa.PrimaryKeyConstraint("org_id", "webhook_id", name="pk_webhook_cursors"),
     )
     op.create_table(
