@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,6 +29,7 @@ class Answer:
     body: bytes
     latency_ms: int
     error: str | None
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     @property
     def ok(self) -> bool:
@@ -74,7 +75,8 @@ class DeliveryClient:
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 answer = await response.content.read(RESPONSE_LIMIT)
-                return Answer(response.status, answer, _since(started), None)
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                return Answer(response.status, answer, _since(started), None, headers)
         except TimeoutError:
             return Answer(None, b"", _since(started), f"no answer within {self.timeout:g} s")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
