@@ -295,9 +295,15 @@ class WebhookStore:
                 .where(picked.c.rank <= per_webhook)
                 .limit(limit)
             )
+            # Workers claiming at once on PostgreSQL pass over each other's rows instead of
+            # queueing behind them (SQLite has one writer; the clause is dropped there).
+            # A row another worker took meanwhile no longer passes `due` in the UPDATE.
+            key = tuple_(_m.org_id, _m.webhook_id, _m.seq)
+            free = select(_m.org_id, _m.webhook_id, _m.seq).where(key.in_(keys))
+            free = free.with_for_update(skip_locked=True)
             rows = conn.execute(
                 update(t.webhook_messages)
-                .where(tuple_(_m.org_id, _m.webhook_id, _m.seq).in_(keys), due)
+                .where(key.in_(free), due)
                 .values(leased_until=lease_until, lease=_m.lease + 1)
                 .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts, _m.lease)
             ).all()

@@ -1,5 +1,6 @@
 """The worker's loop: dispatch, lease due messages, send them, write the outcomes — woken
-at once by commits of its own process, and by polling for those of others.
+at once by commits: of its own process directly, of others through the database where it
+can tell (PostgreSQL's LISTEN/NOTIFY, Store.watch_commits), by polling otherwise.
 
 Sending never waits for a whole batch: each request is a task of its own, outcomes are
 written in batches by a writer task, and new messages are leased while earlier ones are in
@@ -89,6 +90,7 @@ class DeliveryWorker:
         """Deliver until `stop()`; then let what is in flight finish (up to `grace` s)."""
         self._loop = asyncio.get_running_loop()
         self.store.add_commit_listener(self.wake)
+        unwatch = self.store.watch_commits(self.wake)  # other processes' commits
         writer = asyncio.create_task(self._write_outcomes())
         try:
             while not self._stopping:
@@ -105,6 +107,8 @@ class DeliveryWorker:
                 await writer
             await self._flush()
             await self.client.close()
+            if unwatch is not None:
+                await asyncio.to_thread(unwatch)
 
     def stop(self) -> None:
         self._stopping = True
