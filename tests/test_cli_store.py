@@ -25,6 +25,8 @@ READERS = [
     ["token", "revoke", "1"],
     ["tail", "--max-events", "1"],
     ["verify"],
+    ["export"],
+    ["export", "--format", "csv", "--scope", "project:1"],
 ]
 ORG = ["--name", "N", "--owner-name", "O", "--owner-email", "o@n.test"]
 
@@ -90,7 +92,7 @@ def empty_postgres(postgres_server: PostgresServer | None) -> Iterator[str]:
 
 
 def test_an_unmigrated_postgres_database_is_no_store(empty_postgres: str) -> None:
-    for command in (["org", "list"], ["verify"], ["tail", "--max-events", "1"]):
+    for command in (["org", "list"], ["verify"], ["export"], ["tail", "--max-events", "1"]):
         result = runner.invoke(app, [*command, "--database-url", empty_postgres])
         assert result.exit_code == 2, result.output
         assert "holds no worktrail schema" in result.output
@@ -126,6 +128,6 @@ def test_commands_that_set_a_store_up_create_it_and_say_where(
 
 def test_readers_work_once_a_store_exists(elsewhere: Path) -> None:
     assert runner.invoke(app, ["org", "create", *ORG]).exit_code == 0
-    for command in (["org", "list"], ["token", "list"], ["verify"]):
+    for command in (["org", "list"], ["token", "list"], ["verify"], ["export"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 0, (command, result.output)

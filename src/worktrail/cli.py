@@ -1,4 +1,4 @@
-"""The `worktrail` command: serve, demo, migrate, org, token, tail, verify, bench.
+"""The `worktrail` command: serve, demo, migrate, org, token, tail, export, verify, bench.
 
 serve, migrate, demo and org create may create a store; the others open an existing one
 (cli_store)."""
@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from .cli_export import export
 from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err
 from .cli_store import open_store as _store
 from .cli_store import pick_org as _org
@@ -33,6 +34,7 @@ token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_h
 org_app = typer.Typer(help="Create and inspect organizations.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
+app.command()(export)
 
 
 @app.callback()
