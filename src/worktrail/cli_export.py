@@ -138,6 +138,7 @@ def local_pieces(
         TimeRemainingColumn(),
         console=err,
         disable=not show,
+        redirect_stdout=False,  # stdout carries the export itself
     )
     task = progress.add_task("export", total=reader.count(query) if show else None)
     chunks = counted(read_ahead(reader.iter_stored(query, EXPORT_CHUNK)), progress, task)
@@ -166,6 +167,7 @@ def remote_pieces(
         TransferSpeedColumn(),
         console=err,
         disable=not show,
+        redirect_stdout=False,  # stdout carries the export itself
     )
     task = progress.add_task("export", total=None)
     request = httpx.Request(
