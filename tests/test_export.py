@@ -210,6 +210,9 @@ def test_an_unreachable_server_fails_without_leaving_a_file(tmp_path: Path) -> N
     out = tmp_path / "out.ndjson"
     said = export("--url", "http://127.0.0.1:9", "--token", "t", "-o", str(out), exit_code=1)
     assert "cannot export from 127.0.0.1" in said
+    for url in ("127.0.0.1:8000", "http://[::1"):
+        said = export("--url", url, "--token", "t", "-o", str(out), exit_code=2)
+        assert "--url" in said
     assert list(tmp_path.iterdir()) == []
 
 

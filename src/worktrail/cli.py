@@ -341,6 +341,12 @@ def tail(
     store = _store(_settings(database_url))
     org_id = _org(store, org)
     reader = Reader.whole(store, org_id)
+    if parsed_scope is not None:
+        try:  # a scope that names nothing would wait for events forever
+            reader.scope(parsed_scope)
+        except WorktrailError as exc:
+            err.print(f"[red]--scope: {exc.detail}[/red]")
+            raise typer.Exit(2) from exc
     query = EventQuery(org_id=org_id, scope=parsed_scope, ascending=True, limit=500)
     codec = CursorCodec(store.server_secret())
     if cursor:

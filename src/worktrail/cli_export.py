@@ -160,6 +160,8 @@ def remote_pieces(
     """The export as the server at `url` streams it, and a progress of bytes received
     (the server sends no count)."""
     filters.query(Settings(), 0)  # the server would refuse these too: say so before asking
+    if not url.startswith(("http://", "https://")):
+        raise ExportFailed(f"--url must start with http:// or https://, got {url!r}", 2)
     progress = Progress(
         TextColumn("Receiving events"),
         BarColumn(),
@@ -170,12 +172,15 @@ def remote_pieces(
         redirect_stdout=False,  # stdout carries the export itself
     )
     task = progress.add_task("export", total=None)
-    request = httpx.Request(
-        "GET",
-        url.rstrip("/") + "/api/v1/events",
-        params=tuple(filters.params()),
-        headers={"Authorization": f"Bearer {token}", "Accept": MEDIA_TYPES[fmt]},
-    )
+    try:
+        request = httpx.Request(
+            "GET",
+            url.rstrip("/") + "/api/v1/events",
+            params=tuple(filters.params()),
+            headers={"Authorization": f"Bearer {token}", "Accept": MEDIA_TYPES[fmt]},
+        )
+    except httpx.InvalidURL as exc:
+        raise ExportFailed(f"--url {url!r} is not a URL: {exc}", 2) from exc
     return _receive(request, fmt, lambda n: progress.advance(task, n)), progress
 
 
