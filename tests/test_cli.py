@@ -125,7 +125,10 @@ def test_serve_demo_and_tail_follow_new_events(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(2)  # tail starts at the head: only events committed from now on
+        # tail starts at the head: only events committed once it says where it starts
+        assert tail.stderr is not None
+        started = tail.stderr.readline()
+        assert started.startswith("following every event after seq"), started
 
         def write() -> None:
             for i in range(3):

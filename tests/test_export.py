@@ -18,7 +18,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from worktrail import cli_export
+from worktrail.api import events as api_events
 from worktrail.cli import app
 from worktrail.config import Settings
 from worktrail.demo import build_demo
@@ -264,7 +264,7 @@ def test_memory_stays_flat_however_many_events(
     store.close()
     assert quarter is not None
     first_quarter = ["--occurred-before", micros_to_iso(quarter.occurred_at)]
-    monkeypatch.setattr(cli_export, "EXPORT_CHUNK", 100)  # far fewer than the events
+    monkeypatch.setattr(api_events, "EXPORT_CHUNK", 100)  # far fewer than the events
     with serve(url, tmp_path, "--demo") as server:
         token = printed_token(server.output())
         for source in (["--database-url", url], ["--url", server.base_url, "--token", token]):

@@ -357,6 +357,8 @@ def tail(
             raise typer.Exit(2) from exc
     else:
         position = 0 if from_start else reader.head()
+    # where it starts, before the first poll: events committed from now on are shown
+    err.print(f"following {scope or 'every event'} after seq {position} (Ctrl-C stops)")
     seen = 0
     try:
         while max_events is None or seen < max_events:

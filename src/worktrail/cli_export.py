@@ -6,6 +6,9 @@ the organization's owner sees them and rendered by the API's own renderers, so t
 is byte for byte what the API streams. From a server (--url, --token) it is what the
 server streams, as the token's user may read it. Either way the filters go through the
 API's parser first, so a bad value is refused before anything is read, in the API's words.
+
+The web and HTTP-client modules are imported by the functions that use them: every
+`worktrail` command imports this module, and `tail` should start at once.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
-import httpx
 import orjson
 import typer
 from rich.progress import (
@@ -31,15 +33,15 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from starlette.datastructures import QueryParams
 
-from .api.events import EXPORT_CHUNK, history_query, read_ahead
 from .cli_store import DatabaseUrl, OrgOption, err, open_store, pick_org, settings_for
 from .config import Settings
 from .errors import WorktrailError
-from .model import EventQuery, StoredEvent
-from .query import Reader
-from .web.render import iter_csv, iter_ndjson
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .model import EventQuery, StoredEvent
 
 MEDIA_TYPES = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 EXTENSIONS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
@@ -92,6 +94,10 @@ class Filters:
 
     def query(self, settings: Settings, org_id: int) -> EventQuery:
         """The EventQuery the API would make of these filters, or ExportFailed (code 2)."""
+        from starlette.datastructures import QueryParams
+
+        from .api.events import history_query
+
         try:
             return history_query(QueryParams(self.params()), settings, org_id)
         except WorktrailError as exc:
@@ -121,6 +127,10 @@ def local_pieces(
 ) -> tuple[Iterator[bytes], Progress]:
     """The rendered export from the local store, and a progress of events written (of the
     total matching, counted first when the progress is shown)."""
+    from .api import events as api
+    from .query import Reader
+    from .web.render import iter_csv, iter_ndjson
+
     settings = settings_for(database_url)
     filters.query(settings, 0)  # refuse bad filters before opening anything
     store = open_store(settings)
@@ -141,7 +151,8 @@ def local_pieces(
         redirect_stdout=False,  # stdout carries the export itself
     )
     task = progress.add_task("export", total=reader.count(query) if show else None)
-    chunks = counted(read_ahead(reader.iter_stored(query, EXPORT_CHUNK)), progress, task)
+    # the API's chunk size and read-ahead: the same memory bound, the same speed
+    chunks = counted(api.read_ahead(reader.iter_stored(query, api.EXPORT_CHUNK)), progress, task)
     render = iter_csv if fmt == "csv" else iter_ndjson
     return render(chunks), progress
 
@@ -159,6 +170,8 @@ def remote_pieces(
 ) -> tuple[Iterator[bytes], Progress]:
     """The export as the server at `url` streams it, and a progress of bytes received
     (the server sends no count)."""
+    import httpx
+
     filters.query(Settings(), 0)  # the server would refuse these too: say so before asking
     if not url.startswith(("http://", "https://")):
         raise ExportFailed(f"--url must start with http:// or https://, got {url!r}", 2)
@@ -185,6 +198,8 @@ def remote_pieces(
 
 
 def _receive(request: httpx.Request, fmt: str, advance: Callable[[int], None]) -> Iterator[bytes]:
+    import httpx
+
     # long reads: the server streams as fast as the database reads, chunk by chunk
     timeout = httpx.Timeout(30.0, read=300.0)
     try:
