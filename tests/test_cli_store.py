@@ -23,6 +23,8 @@ READERS = [
     ["token", "create"],
     ["token", "list"],
     ["token", "revoke", "1"],
+    ["token", "rename", "1", "renamed"],
+    ["token", "expire", "1", "--now"],
     ["tail", "--max-events", "1"],
     ["verify"],
     ["export"],

@@ -68,6 +68,17 @@ def test_swagger_ui_is_a_version_that_reads_openapi_3_1(client: TestClient) -> N
     assert "validatorUrl" in client.get("/docs").text  # no call to the online validator
 
 
+def test_a_browser_revalidates_the_assets_instead_of_fetching_them_again(
+    client: TestClient,
+) -> None:
+    first = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert first.headers["cache-control"] == "no-cache" and first.headers["etag"]
+    again = client.get(
+        "/docs/assets/swagger-ui-bundle.js", headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert again.status_code == 304 and again.content == b""
+
+
 def test_unknown_assets_are_a_404_problem(client: TestClient) -> None:
     response = client.get("/docs/assets/nothing-here.js")
     assert response.status_code == 404

@@ -41,7 +41,11 @@ def member(org: Org, tree: Tree) -> dict[str, str]:
     org.post(f"/api/v1/workspaces/{tree.workspace}/members", json={"add": [user_id]})
     other = org.create("workspaces", name="Ops", members=[user_id])
     org.create("projects", name="Runbooks", workspace=other["id"])
-    return {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}"}
+    # A token's first use records it (a write, then at most one a minute; see below), so
+    # the pages measured here are those of a token in use.
+    assert org.client.get("/api/v1/me", headers=headers).status_code == 200
+    return headers
 
 
 @pytest.mark.parametrize("who", ["owner", "member"])
@@ -94,3 +98,27 @@ def test_a_member_is_refused_another_workspaces_scope_in_two(
         )
     assert response.status_code == 404, response.text
     assert len(seen) == 2, seen
+
+
+def test_a_tokens_use_is_recorded_at_most_once_a_minute(
+    org: Org, tree: Tree, member: dict[str, str]
+) -> None:
+    """Authentication stays one read; the UPDATE of last_used_at comes only when the time
+    on record is a minute old, and then once."""
+    services = org.services
+    start = services.clock()
+    [before] = [t for t in org.store.list_tokens(org.id) if t.user_id != org.owner_id]
+    assert before.last_used_at is not None
+    page = {"limit": 5}
+    with statements(org.store) as seen:
+        for _ in range(3):
+            assert org.client.get("/api/v1/events", params=page, headers=member).status_code == 200
+    assert not [s for s in seen if s.lstrip().upper().startswith("UPDATE")], seen
+    services.clock = lambda: start + 61_000_000
+    with statements(org.store) as seen:
+        for _ in range(3):
+            assert org.client.get("/api/v1/events", params=page, headers=member).status_code == 200
+    updates = [s for s in seen if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 1 and "api_tokens" in updates[0], seen
+    [after] = [t for t in org.store.list_tokens(org.id) if t.id == before.id]
+    assert after.last_used_at == start + 61_000_000

@@ -11,13 +11,16 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from . import __version__
-from .api import entities, events, ingest, organization, stream
+from .api import entities, events, ingest, organization, stream, tokens
 from .config import Settings
 from .dialects import load_dialects
 from .store import Store, open_store
 from .web.docs import install_docs
+from .web.limits import BodyLimits, RequestLimitsMiddleware
+from .web.methods import HttpMethodsMiddleware
 from .web.middleware import RequestContextMiddleware
 from .web.problems import install_problem_handlers
+from .web.security import SecureApp, install_cors
 from .web.services import Services
 
 log = logging.getLogger("worktrail")
@@ -36,7 +39,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         to_thread.current_default_thread_limiter().total_tokens = threads
         yield
 
-    app = FastAPI(
+    app = SecureApp(
         title="worktrail",
         version=__version__,
         description="Event history and audit trail for work-management data.",
@@ -53,6 +56,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(entities.router)
     app.include_router(organization.router)
+    app.include_router(tokens.router)
     app.state.error_renderers = []
     for dialect in load_dialects():
         app.include_router(dialect.router)
@@ -62,7 +66,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # outermost last: request context, then size limits, then HEAD and OPTIONS
+    app.add_middleware(HttpMethodsMiddleware)
+    app.add_middleware(RequestLimitsMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestContextMiddleware)
+    install_cors(app, settings)
     return app
 
 

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 
-from .errors import Forbidden, NotFound, Unauthorized
+from .diff import now_micros
+from .errors import Forbidden, NotFound, StoreError, Unauthorized
 from .model import Actor, EntityRow, EntityType, Role
 from .store import Store
 
 TOKEN_PREFIX = "wt_"
+# A token's last use is recorded to the minute: authentication, which only reads, writes
+# it only when the recorded time is older than this (microseconds).
+TOUCH_INTERVAL = 60 * 1_000_000
+
+log = logging.getLogger("worktrail")
 
 
 @dataclass(frozen=True)
@@ -49,30 +56,50 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_token(store: Store, org_id: int, user_id: int, name: str) -> tuple[int, str]:
+def create_token(
+    store: Store, org_id: int, user_id: int, name: str, expires_at: int | None = None
+) -> tuple[int, str]:
     """Mint a token for a user; only its hash is stored. Returns (token id, token)."""
     user = store.get_entity(org_id, user_id)
-    if user is None or user.type is not EntityType.USER:
+    if user is None or user.type is not EntityType.USER or user.deleted:
         raise NotFound(f"user {user_id} does not exist in organization {org_id}")
     token = new_token()
-    token_id = store.insert_token(org_id, user_id, name, hash_token(token), token[:10])
+    token_id = store.insert_token(
+        org_id, user_id, name, hash_token(token), token[:10], expires_at=expires_at
+    )
     return token_id, token
 
 
-def authenticate(store: Store, token: str | None) -> Principal:
-    """The principal a bearer token acts as, or Unauthorized. One statement."""
+def authenticate(store: Store, token: str | None, now: int | None = None) -> Principal:
+    """The principal a bearer token acts as, or Unauthorized. One statement, and a second
+    (a write) when the token's last use on record is more than TOUCH_INTERVAL old."""
     if not token:
         raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
     found = store.find_token_user(hash_token(token))
     # The lookup is by hash; comparing again in constant time keeps timing flat.
     if found is None or not hmac.compare_digest(found.token.prefix, token[:10]):
         raise Unauthorized("invalid API token")
-    if found.token.revoked_at is not None:
+    row = found.token
+    if row.revoked_at is not None:
         raise Unauthorized("this API token has been revoked")
+    now = now_micros() if now is None else now
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("this API token has expired")
     user = found.user
     if user is None or user.deleted or user.type is not EntityType.USER:
         raise Unauthorized("the user of this API token no longer exists")
-    return principal_for_user(user, token_id=found.token.id, workspaces=found.workspaces)
+    if row.last_used_at is None or row.last_used_at <= now - TOUCH_INTERVAL:
+        _touch(store, row.id, now)
+    return principal_for_user(user, token_id=row.id, workspaces=found.workspaces)
+
+
+def _touch(store: Store, token_id: int, now: int) -> None:
+    """Record a use of the token. Bookkeeping: a database that cannot take the write now
+    must not fail the request the token was good for."""
+    try:
+        store.touch_token(token_id, now, stale_before=now - TOUCH_INTERVAL)
+    except StoreError as exc:
+        log.warning("could not record the use of API token %s: %s", token_id, exc.detail)
 
 
 def principal_for_user(

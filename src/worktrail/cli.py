@@ -23,7 +23,7 @@ from .config import SETTINGS
 from .diff import micros_to_iso
 from .errors import WorktrailError
 from .model import Event
-from .store import Store, describe
+from .store import Store, TokenRow, describe
 
 app = typer.Typer(
     help="worktrail: event history and audit trail for work-management data.",
@@ -241,20 +241,40 @@ def org_api_key(
     console.print(row.admin_api_key)
 
 
+TokenId = Annotated[int, typer.Argument(help="Token id from `worktrail token list`.")]
+DAY_MICROS = 86_400 * 1_000_000
+
+
+def _token_name(name: str) -> str:
+    """A token's name as the API accepts it: 1 to 200 printable characters."""
+    name = name.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        err.print("[red]a token's name is 1 to 200 printable characters[/red]")
+        raise typer.Exit(2)
+    return name
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[int | None, typer.Option(help="User id (default: the owner).")] = None,
     name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "cli",
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=36_500, help="Expire after N days (default: never).")
+    ] = None,
     org: OrgOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Mint an API token for a user; it is shown once and stored hashed."""
     from .auth import create_token
+    from .diff import now_micros
 
     store = _store(_settings(database_url))
     org_id = _org(store, org)
+    expires = now_micros() + expires_in_days * DAY_MICROS if expires_in_days else None
     try:
-        token_id, token = create_token(store, org_id, user or _owner_of(store, org_id), name)
+        token_id, token = create_token(
+            store, org_id, user or _owner_of(store, org_id), _token_name(name), expires
+        )
     except WorktrailError as exc:
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(2) from exc
@@ -264,33 +284,94 @@ def token_create(
 
 @token_app.command("list")
 def token_list(org: OrgOption = None, database_url: DatabaseUrl = None) -> None:
-    """List an organization's tokens (never the secrets)."""
+    """List an organization's tokens (never the secrets): when each was last used, when it
+    expires, when it was revoked."""
+    from rich.markup import escape
+
+    def when(micros: int | None) -> str:
+        return micros_to_iso(micros, "seconds") if micros else ""
+
     store = _store(_settings(database_url))
-    table = Table("id", "user", "name", "prefix", "created", "revoked")
+    table = Table("id", "user", "name", "prefix", "created", "last used", "expires", "revoked")
     for row in store.list_tokens(_org(store, org)):
         table.add_row(
             str(row.id),
             str(row.user_id),
-            row.name,
+            escape(row.name),
             row.prefix + "…",
-            micros_to_iso(row.created_at),
-            micros_to_iso(row.revoked_at) if row.revoked_at else "",
+            when(row.created_at),
+            when(row.last_used_at),
+            when(row.expires_at),
+            when(row.revoked_at),
         )
     console.print(table)
 
 
+def _token(store: Store, org: int | None, token_id: int) -> tuple[int, TokenRow]:
+    """(organization id, the token) or exit 1 naming what is missing."""
+    org_id = _org(store, org)
+    row = store.get_token(org_id, token_id)
+    if row is None:
+        err.print(f"[red]no token {token_id} in organization {org_id}[/red]")
+        raise typer.Exit(1)
+    return org_id, row
+
+
 @token_app.command("revoke")
 def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="Token id from `worktrail token list`.")],
+    token_id: TokenId, org: OrgOption = None, database_url: DatabaseUrl = None
+) -> None:
+    """Revoke a token: requests with it are refused from now on. A revoked token stays
+    revoked; revoking it again changes nothing."""
+    store = _store(_settings(database_url))
+    org_id, row = _token(store, org, token_id)
+    if row.revoked_at is not None:
+        console.print(f"Token {token_id} was already revoked ({micros_to_iso(row.revoked_at)}).")
+        return
+    store.revoke_token(org_id, token_id)
+    console.print(f"Token {token_id} revoked.")
+
+
+@token_app.command("rename")
+def token_rename(
+    token_id: TokenId,
+    name: Annotated[str, typer.Argument(help="The new name.")],
     org: OrgOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Revoke a token: requests with it are refused from now on."""
+    """Give a token a new name."""
     store = _store(_settings(database_url))
-    if not store.revoke_token(_org(store, org), token_id):
-        err.print(f"[red]no active token {token_id} in this organization[/red]")
-        raise typer.Exit(1)
-    console.print(f"Token {token_id} revoked.")
+    org_id, _ = _token(store, org, token_id)
+    store.update_token(org_id, token_id, {"name": _token_name(name)})
+    console.print(f"Token {token_id} renamed.")
+
+
+@token_app.command("expire")
+def token_expire(
+    token_id: TokenId,
+    in_days: Annotated[
+        int | None, typer.Option("--in-days", min=1, max=36_500, help="Expire N days from now.")
+    ] = None,
+    now: Annotated[bool, typer.Option("--now", help="Expire it at once.")] = False,
+    never: Annotated[bool, typer.Option("--never", help="Remove its expiry.")] = False,
+    org: OrgOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set when a token expires (an expired token can be given a later expiry again; a
+    revoked one cannot come back)."""
+    from .diff import now_micros
+
+    if (in_days is not None) + now + never != 1:
+        err.print("[red]give one of --in-days N, --now, --never[/red]")
+        raise typer.Exit(2)
+    store = _store(_settings(database_url))
+    org_id, _ = _token(store, org, token_id)
+    expires = None if never else now_micros() + (in_days or 0) * DAY_MICROS
+    store.update_token(org_id, token_id, {"expires_at": expires})
+    console.print(
+        f"Token {token_id} "
+        + ("never expires." if expires is None else f"expires {micros_to_iso(expires, 'seconds')}.")
+    )
 
 
 def event_line(event: Event) -> str:

@@ -45,6 +45,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_limit_default", int, 100, "Events per page when a request names no limit."),
     Setting("page_limit_max", int, 1000, "Largest page a request may ask for."),
     Setting("ingest_batch_max", int, 1000, "Most records one POST /api/v1/changes may carry."),
+    Setting(
+        "max_body_bytes",
+        int,
+        1_048_576,
+        "Largest request body of a native write (bytes); larger ones get 413.",
+    ),
+    Setting(
+        "max_ingest_bytes",
+        int,
+        16_777_216,
+        "Largest request body of POST /api/v1/changes (bytes); larger ones get 413.",
+    ),
     Setting("pool_size", int, 10, "Database connections kept open for readers (PostgreSQL)."),
     Setting(
         "threads",
@@ -58,6 +70,19 @@ SETTINGS: tuple[Setting, ...] = (
         int,
         1500,
         "Requests per minute per token on the vendor dialects (0: unlimited).",
+    ),
+    Setting(
+        "auth_failures_per_minute",
+        int,
+        30,
+        "Failed authentications per minute per client address before further failures get "
+        "429 (0: no limit).",
+    ),
+    Setting(
+        "cors_origins",
+        str,
+        "",
+        "Origins browsers may call the APIs from, comma-separated (empty: CORS off).",
     ),
     Setting("sync_token_ttl_hours", int, 24, "Lifetime of Asana sync tokens, in hours."),
     Setting(
@@ -84,10 +109,14 @@ class Settings:
     page_limit_default: int = 100
     page_limit_max: int = 1000
     ingest_batch_max: int = 1000
+    max_body_bytes: int = 1_048_576
+    max_ingest_bytes: int = 16_777_216
     pool_size: int = 10
     threads: int = 0
     log_level: str = "info"
     rate_limit_per_minute: int = 1500
+    auth_failures_per_minute: int = 30
+    cors_origins: str = ""
     sync_token_ttl_hours: int = 24
     public_url: str = ""
 

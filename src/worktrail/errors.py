@@ -5,15 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
+# Seconds a client is asked to wait (Retry-After) when the database is away. A request that
+# comes back finds the service as soon as the database is: each connection is tested as it
+# is taken from the pool (pool_pre_ping), so nothing needs resetting first.
+RETRY_AFTER_SECONDS = 2
+
 
 class WorktrailError(Exception):
+    """An error with an HTTP status, a detail for the client, extra members for the error
+    body and headers for the response (Allow, Retry-After...)."""
+
     status = 400
     title = "Bad request"
+    headers: dict[str, str]
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers = dict(headers or {})
 
 
 class InvalidInput(WorktrailError):
@@ -46,8 +56,49 @@ class Conflict(WorktrailError):
     title = "Conflict"
 
 
+class TooManyRequests(WorktrailError):
+    """Refused for now; `retry_after` seconds later the same request may pass (every API
+    sends it as `Retry-After`)."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+        self.retry_after = retry_after
+
+
 class StoreError(WorktrailError):
-    """The database failed in a way the client cannot fix (translated driver error)."""
+    """The database failed in a way the client cannot fix (translated driver error): it is
+    away or refused the work. Nothing was written; the same request may be retried, after
+    `retry_after` seconds (the Retry-After header)."""
 
     status = 503
     title = "Storage unavailable"
+    retry_after: int | None = RETRY_AFTER_SECONDS
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        wait = {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+        super().__init__(detail, headers={**wait, **(headers or {})}, **extra)
+
+
+class StorageFull(StoreError):
+    """The database's disk is full: nothing was written, and writes fail until an operator
+    frees space (reads go on). No Retry-After: waiting alone does not help."""
+
+    status = 507
+    title = "Insufficient storage"
+    retry_after = None
+
+
+class PayloadTooLarge(WorktrailError):
+    """A request body over its size limit, or JSON over a structural limit (nesting,
+    string, array or object size)."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class UriTooLong(WorktrailError):
+    status = 414
+    title = "URI too long"

@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from ..diff import micros_to_iso
@@ -17,13 +17,14 @@ from ..model import ENTITY_SPECS, LOCATION_FIELDS, MAX_ID, PLURALS, EntityType, 
 from ..query import Reader
 from ..web import params as p
 from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ..web.jsonbody import JSON_OBJECT_BODY, json_object
 from ..web.render import entity_json, event_json
 from ..write import WriteResult
 from .events import events_response
 
 router = APIRouter(prefix="/api/v1", tags=["entities"])
 
-JsonObject = Annotated[dict[str, Any], Body()]
+JsonObject = Annotated[dict[str, Any], Depends(json_object)]
 # Out-of-range ids are a 404 (path errors), never a database overflow.
 EntityId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -119,13 +120,24 @@ def register(entity_type: EntityType) -> None:
     if entity_type is EntityType.ORGANIZATION:
         return
 
-    @router.post(f"/{plural}", tags=tag, status_code=201, summary=f"Create a {name}")
-    def create(body: JsonObject, services: ServicesDep, principal: PrincipalDep) -> Response:
+    @router.post(
+        f"/{plural}",
+        tags=tag,
+        status_code=201,
+        summary=f"Create a {name}",
+        openapi_extra=JSON_OBJECT_BODY,
+    )
+    def create(principal: PrincipalDep, body: JsonObject, services: ServicesDep) -> Response:
         return write_response(services.writer.create(principal, entity_type, body), 201)
 
-    @router.patch(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Update a {name}")
+    @router.patch(
+        f"/{plural}/{{entity_id}}",
+        tags=tag,
+        summary=f"Update a {name}",
+        openapi_extra=JSON_OBJECT_BODY,
+    )
     def patch(
-        entity_id: EntityId, body: JsonObject, services: ServicesDep, principal: PrincipalDep
+        entity_id: EntityId, principal: PrincipalDep, body: JsonObject, services: ServicesDep
     ) -> Response:
         return write_response(services.writer.update(principal, entity_type, entity_id, body))
 
@@ -144,9 +156,10 @@ def register(entity_type: EntityType) -> None:
             f"/{plural}/{{entity_id}}/move",
             tags=tag,
             summary=f"Move a {name}: body with {' or '.join(location)}",
+            openapi_extra=JSON_OBJECT_BODY,
         )
         def move(
-            entity_id: EntityId, body: JsonObject, services: ServicesDep, principal: PrincipalDep
+            entity_id: EntityId, principal: PrincipalDep, body: JsonObject, services: ServicesDep
         ) -> Response:
             bad = sorted(set(body) - set(location))
             if bad or not body:
@@ -176,9 +189,10 @@ def _register_set_route(
         f"/{plural}/{{entity_id}}/{field}",
         tags=tag,
         summary=f'Add and remove {field}: body {{"add": [...], "remove": [...]}}',
+        openapi_extra=JSON_OBJECT_BODY,
     )
     def change_set(
-        entity_id: EntityId, body: JsonObject, services: ServicesDep, principal: PrincipalDep
+        entity_id: EntityId, principal: PrincipalDep, body: JsonObject, services: ServicesDep
     ) -> Response:
         bad = sorted(set(body) - {"add", "remove"})
         if bad:

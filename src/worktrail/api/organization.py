@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from ..auth import Principal, check_admin
@@ -22,6 +22,7 @@ from ..errors import Forbidden, InvalidInput
 from ..model import Role
 from ..query import Reader
 from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ..web.jsonbody import JSON_OBJECT_BODY, json_object
 from ..web.org_settings import DECLARED, org_settings
 from ..web.render import entity_json
 
@@ -92,11 +93,12 @@ def get_settings(principal: PrincipalDep, reader: ReaderDep) -> Response:
     "/organization/settings",
     summary="Change organization settings (admins)",
     description='Body: {"name": value, ...}; null puts a setting back to its default.',
+    openapi_extra=JSON_OBJECT_BODY,
 )
 def patch_settings(
-    body: Annotated[dict[str, Any], Body()],
-    services: ServicesDep,
     principal: PrincipalDep,
+    body: Annotated[dict[str, Any], Depends(json_object)],
+    services: ServicesDep,
     reader: ReaderDep,
 ) -> Response:
     check_admin(principal)

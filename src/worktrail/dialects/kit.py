@@ -37,7 +37,7 @@ class VendorError(WorktrailError):
     headers: dict[str, str] = field(default_factory=dict, kw_only=True)
 
     def __post_init__(self) -> None:
-        WorktrailError.__init__(self, self.message)
+        WorktrailError.__init__(self, self.message, headers=self.headers)
 
 
 @dataclass(frozen=True)

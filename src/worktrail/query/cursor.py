@@ -44,7 +44,10 @@ class CursorCodec:
     def decode(self, token: str) -> dict[str, Any]:
         """The payload of a token this server signed; InvalidCursor for anything else."""
         body, dot, signature = token.partition(".")
-        if not dot or len(token) > 4096 or not hmac.compare_digest(signature, self._sign(body)):
+        # compared as bytes: compare_digest refuses str with non-ASCII characters, and a
+        # client may send any (a mangled cursor, a Last-Event-ID header)
+        given = signature.encode("utf-8", "surrogatepass")
+        if not dot or len(token) > 4096 or not hmac.compare_digest(given, self._sign_bytes(body)):
             raise InvalidCursor("the cursor is malformed or was not issued by this server")
         try:
             payload = orjson.loads(_unb64(body))
@@ -55,7 +58,11 @@ class CursorCodec:
         return payload
 
     def _sign(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest()[:16])
+        return self._sign_bytes(body).decode()
+
+    def _sign_bytes(self, body: str) -> bytes:
+        digest = hmac.new(self._key, body.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=")
 
 
 def encode_position(codec: CursorCodec, query: EventQuery, position: int) -> str:

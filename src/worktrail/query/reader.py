@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from ..auth import Principal
-from ..errors import NotFound
+from ..errors import Forbidden, NotFound
 from ..model import EntityRow, EntityType, Event, EventQuery, Scope, StoredEvent
-from ..store import OrgRow, Store
+from ..store import OrgRow, Store, TokenRow
 
 _E = TypeVar("_E", Event, StoredEvent)
 
@@ -118,6 +118,31 @@ class Reader:
         if org is None:
             raise NotFound(f"organization {self.org_id} does not exist")
         return org
+
+    # -- API tokens: their metadata (the store keeps no secret), for readers who see the
+    # whole organization (owners and admins)
+
+    def tokens(
+        self, after_id: int | None = None, limit: int = 100
+    ) -> tuple[list[TokenRow], int | None]:
+        """The next `limit` API tokens of the organization in id order after `after_id`,
+        and where the next page starts (None: this was the last)."""
+        self._check_whole()
+        rows = self._store.list_tokens(self.org_id, after_id=after_id, limit=limit + 1)
+        next_after = rows[limit - 1].id if len(rows) > limit else None
+        return rows[:limit], next_after
+
+    def token(self, token_id: int) -> TokenRow:
+        """One API token of the organization, or NotFound."""
+        self._check_whole()
+        found = self._store.get_token(self.org_id, token_id)
+        if found is None:
+            raise NotFound(f"API token {token_id} does not exist")
+        return found
+
+    def _check_whole(self) -> None:
+        if self.visible is not None:
+            raise Forbidden("this needs an organization admin or owner")
 
     def _readable(self, entity_type: EntityType, workspace_id: int | None) -> bool:
         if self.visible is None or entity_type in _UNPLACED:

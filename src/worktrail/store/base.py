@@ -28,17 +28,17 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..chain import GENESIS_HASH
 from ..config import Settings
 from ..diff import now_micros
-from ..errors import Conflict, NotFound, StoreError
+from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
-from . import lookups
+from . import faults, lookups
 from . import schema as t
 from .compile import StatementCache, bound_values, count_statement, page_statement
 from .rows import (
@@ -47,6 +47,7 @@ from .rows import (
     EntityResult,
     LocatedEntity,
     OrgRow,
+    TokenChanges,
     TokenRow,
     TokenUser,
     entity_from_row,
@@ -74,6 +75,7 @@ class Store:
         self.url = url
         self.settings = settings
         self.writer, self.reader = self._create_engines(url, settings)
+        self._failures = faults.database_errors(self.writer)
         self._commit_listeners: list[Callable[[int], None]] = []
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
@@ -103,6 +105,10 @@ class Store:
         JSON array (see lookups.MemberWorkspaces)."""
         raise NotImplementedError
 
+    def _disk_full(self, error: BaseException) -> bool:
+        """Whether the driver's `error` says the database's disk is full."""
+        return False
+
     def _transaction(
         self, conn: Connection, org_id: int, last_seq: int, last_hash: str
     ) -> WriteTransaction:
@@ -122,18 +128,21 @@ class Store:
         try:
             with self.reader.connect() as conn, conn.begin():
                 yield conn
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        except self._failures as exc:
+            raise self._failure(exc) from exc
 
     @contextmanager
     def _write_conn(self) -> Iterator[Connection]:
         try:
             with self.writer.connect() as conn, conn.begin():
                 yield conn
-        except IntegrityError as exc:
-            raise Conflict(f"conflicting write: {exc.orig}") from exc
-        except DBAPIError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        except self._failures as exc:
+            raise self._failure(exc) from exc
+
+    def _failure(self, exc: Exception) -> WorktrailError:
+        """The worktrail error for a database failure (StoreError, StorageFull, Conflict):
+        the driver's words go to the log, never to the client (see faults.py)."""
+        return faults.translate(exc, self.writer, self._disk_full)
 
     # -- schema ----------------------------------------------------------------------------
 
@@ -405,7 +414,13 @@ class Store:
     # -- tokens ----------------------------------------------------------------------------
 
     def insert_token(
-        self, org_id: int, user_id: int, name: str, token_hash: str, prefix: str
+        self,
+        org_id: int,
+        user_id: int,
+        name: str,
+        token_hash: str,
+        prefix: str,
+        expires_at: int | None = None,
     ) -> int:
         with self._write_conn() as conn:
             return int(
@@ -418,6 +433,7 @@ class Store:
                         token_hash=token_hash,
                         prefix=prefix,
                         created_at=now_micros(),
+                        expires_at=expires_at,
                     )
                     .returning(t.tokens.c.id)
                 ).scalar_one()
@@ -437,15 +453,44 @@ class Store:
             return TokenUser(token, None, frozenset())
         return TokenUser(token, entity_from_row(EntityResult._make(user)), id_list(values[-1]))
 
-    def list_tokens(self, org_id: int) -> list[TokenRow]:
+    def list_tokens(
+        self, org_id: int, *, after_id: int | None = None, limit: int | None = None
+    ) -> list[TokenRow]:
+        """The organization's tokens in id order, keyset-paged by `after_id`."""
         c = t.tokens.c
+        stmt = select(*TOKEN_COLUMNS).where(c.org_id == org_id)
+        if after_id is not None:
+            stmt = stmt.where(c.id > after_id)
         with self.read() as conn:
-            rows = conn.execute(
-                select(*TOKEN_COLUMNS).where(c.org_id == org_id).order_by(c.id)
-            ).all()
+            rows = conn.execute(stmt.order_by(c.id).limit(limit)).all()
         return [TokenRow(**r._mapping) for r in rows]
 
+    def get_token(self, org_id: int, token_id: int) -> TokenRow | None:
+        """One token of the organization (None: absent, or another organization's)."""
+        if not 0 < token_id <= MAX_ID:
+            return None
+        c = t.tokens.c
+        with self.read() as conn:
+            row = conn.execute(
+                select(*TOKEN_COLUMNS).where(c.org_id == org_id, c.id == token_id)
+            ).first()
+        return TokenRow(**row._mapping) if row else None
+
+    def update_token(self, org_id: int, token_id: int, changes: TokenChanges) -> bool:
+        """Rename a token or change its expiry; False when the organization has no such
+        token. Only the columns TokenChanges names can change."""
+        c = t.tokens.c
+        values = {k: v for k, v in changes.items() if k in TokenChanges.__annotations__}
+        if not values:
+            return self.get_token(org_id, token_id) is not None
+        with self._write_conn() as conn:
+            result = conn.execute(
+                update(t.tokens).where(c.org_id == org_id, c.id == token_id).values(**values)
+            )
+        return bool(result.rowcount)
+
     def revoke_token(self, org_id: int, token_id: int) -> bool:
+        """Revoke a token; False when there is no such token or it is already revoked."""
         c = t.tokens.c
         with self._write_conn() as conn:
             result = conn.execute(
@@ -454,6 +499,16 @@ class Store:
                 .values(revoked_at=now_micros())
             )
         return bool(result.rowcount)
+
+    def touch_token(self, token_id: int, now: int, stale_before: int) -> None:
+        """Record a use of the token at `now`, unless one at or after `stale_before` is
+        recorded already (another request or process was first). A write: authentication
+        calls it only when the time it read is stale, so at most about once a minute per
+        token, and on SQLite it goes through the one writer connection like every write."""
+        c = t.tokens.c
+        stale = or_(c.last_used_at.is_(None), c.last_used_at < stale_before)
+        with self._write_conn() as conn:
+            conn.execute(update(t.tokens).where(c.id == token_id, stale).values(last_used_at=now))
 
 
 _e = t.events.c

@@ -27,7 +27,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from ..model import EntityType, EventQuery
+from ..model import MAX_ID, EntityType, EventQuery
 from . import schema as t
 from .rows import EVENT_READ_COLUMNS
 
@@ -68,11 +68,11 @@ def bound_values(q: EventQuery) -> dict[str, Any]:
         "scope_type": q.scope.type.value if q.scope is not None else None,
         "scope_id": q.scope.id if q.scope is not None else None,
         "until_seq": q.until_seq,
-        "seqs": list(q.seqs),
+        "seqs": _issued(q.seqs),
         "subject_types": list(q.subject_types),
-        "subject_ids": list(q.subject_ids),
+        "subject_ids": _issued(q.subject_ids),
         "actions": list(q.actions),
-        "actor_ids": list(q.actor_ids),
+        "actor_ids": _issued(q.actor_ids),
         "occurred_from": q.occurred_from,
         "occurred_to": q.occurred_to,
         "recorded_from": q.recorded_from,
@@ -82,6 +82,12 @@ def bound_values(q: EventQuery) -> dict[str, Any]:
         "page_size": q.limit + 1,
         "offset": q.offset,
     }
+
+
+def _issued(ids: tuple[int, ...]) -> list[int]:
+    """The ids of a filter that can exist: ids and seqs are positive and at most MAX_ID,
+    so larger ones match nothing here rather than overflow the database's integers."""
+    return [i for i in ids if 0 < i <= MAX_ID]
 
 
 class StatementCache:

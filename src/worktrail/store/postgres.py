@@ -15,12 +15,12 @@ from sqlalchemy import (
     cast,
     create_engine,
     func,
+    make_url,
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..config import Settings
-from ..errors import Conflict, StoreError
 from ..model import EntityType
 from . import schema as t
 from .base import Store
@@ -51,6 +51,7 @@ _ENTITIES_BY_EXTERNAL = (
     f"SELECT {', '.join(ENTITY_INSERT_COLUMNS)} FROM entities "
     "WHERE org_id = %s AND type = %s AND external_id = k.external_id) AS e"
 )
+CONNECT_TIMEOUT = {"connect_timeout": 5}  # seconds
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
 
 
@@ -89,14 +90,11 @@ class PostgresWriteTransaction(WriteTransaction):
     def _copy(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         driver = self.conn.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
-        try:
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except psycopg.errors.IntegrityError as exc:
-            raise Conflict(f"conflicting write: {exc}") from exc
-        except psycopg.Error as exc:
-            raise StoreError(f"database error: {exc}") from exc
+        # the driver's errors, unwrapped here, are translated where every write's are
+        # (Store._write_conn)
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 class PostgresStore(Store):
@@ -122,12 +120,21 @@ class PostgresStore(Store):
             .scalar_subquery()
         )
 
+    def _disk_full(self, error: BaseException) -> bool:
+        return isinstance(error, psycopg.errors.DiskFull)  # SQLSTATE 53100
+
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
+        url = normalize_url(url)
+        # A database host that drops packets, or a server that accepts and never answers,
+        # would hold each request until TCP gives up (minutes); it is an outage (503) once
+        # this has passed. A connect_timeout in the URL wins.
+        connect_args = {} if "connect_timeout" in make_url(url).query else CONNECT_TIMEOUT
         engine = create_engine(
-            normalize_url(url),
+            url,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_size * 2,
             pool_pre_ping=True,
             pool_timeout=60,
+            connect_args=connect_args,
         )
         return engine, engine

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -35,7 +35,15 @@ class TokenRow:
     prefix: str
     created_at: int
     last_used_at: int | None
+    expires_at: int | None
     revoked_at: int | None
+
+
+class TokenChanges(TypedDict, total=False):
+    """What changing a token may change: its name, its expiry (None: never)."""
+
+    name: str
+    expires_at: int | None
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ TOKEN_COLUMNS = tuple(
         "prefix",
         "created_at",
         "last_used_at",
+        "expires_at",
         "revoked_at",
     )
 )

@@ -128,7 +128,9 @@ tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("prefix", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # kept to the minute: authentication writes it only when it is older (auth.py)
     Column("last_used_at", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
     Index("ix_tokens_org_user", "org_id", "user_id"),
 )

@@ -4,6 +4,7 @@ read), and a pool of reader connections that never block on the writer."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import (
@@ -94,6 +95,11 @@ class SQLiteStore(Store):
             .where(w.c.org_id == org_id, w.c.type == EntityType.WORKSPACE.value)
             .scalar_subquery()
         )
+
+    def _disk_full(self, error: BaseException) -> bool:
+        # SQLITE_FULL, "database or disk is full", in the primary result code
+        code = getattr(error, "sqlite_errorcode", 0) if isinstance(error, sqlite3.Error) else 0
+        return code & 0xFF == sqlite3.SQLITE_FULL
 
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
         if ":memory:" in url or url.rstrip("/") == "sqlite:":

@@ -220,6 +220,8 @@ class PostgresCluster(PostgresServer):
     locale) and ``pg_ctl start`` on a free port of 127.0.0.1; :meth:`stop` stops the server
     at once and removes the directory. Used as a context manager, it starts on entry and
     stops on exit. A cluster still running when the interpreter exits is stopped then.
+    :meth:`pause` and :meth:`resume` stop the server and start it again on the same port
+    and data, as a database outage would.
     """
 
     def __init__(self, *, startup_timeout: float = 60.0, start_attempts: int = 3) -> None:
@@ -230,17 +232,23 @@ class PostgresCluster(PostgresServer):
         self._port: int | None = None
         self._owner: str | None = None
         self._base_conf = ""
+        self._paused = False
 
     # -- state -------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._url is not None
+        return self._url is not None and not self._paused
+
+    @property
+    def paused(self) -> bool:
+        """Stopped by :meth:`pause`, to be started again by :meth:`resume`."""
+        return self._paused
 
     @property
     def port(self) -> int:
-        """The TCP port the server listens on, on 127.0.0.1."""
-        if self._port is None or not self.running:
+        """The TCP port the server listens on, on 127.0.0.1 (paused: will listen on)."""
+        if self._port is None:
             raise PostgresError("the PostgreSQL cluster is not running")
         return self._port
 
@@ -266,6 +274,8 @@ class PostgresCluster(PostgresServer):
 
         Raises :class:`PostgresError`, with the end of the server log, if it does not.
         """
+        if self._paused:
+            self.resume()
         if self.running:
             return self
         initdb = find_postgres_binary("initdb")
@@ -282,10 +292,38 @@ class PostgresCluster(PostgresServer):
             raise
         return self
 
+    def pause(self, mode: str = "fast") -> None:
+        """Stop the server but keep the cluster (data, settings, port), as an outage does,
+        until :meth:`resume`. ``mode`` is pg_ctl's: ``fast`` ends every session and
+        writes a checkpoint, ``immediate`` is a crash."""
+        if not self.running:
+            raise PostgresError("the PostgreSQL cluster is not running")
+        pg_ctl = find_postgres_binary("pg_ctl")
+        stop = [pg_ctl, "-D", str(self.data_dir), "-m", mode, "-w", "stop"]
+        result = self._run(stop, cwd=self._require_root())
+        if result.returncode != 0:
+            raise PostgresError(f"pg_ctl stop failed (exit {result.returncode}):\n{result.stdout}")
+        self._paused = True
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port and data; returns once it accepts
+        connections."""
+        if not self._paused:
+            return
+        result = self._pg_ctl_start(find_postgres_binary("pg_ctl"))
+        if result.returncode != 0:
+            raise PostgresError(
+                f"pg_ctl start failed (exit {result.returncode}):\n{result.stdout[-1000:]}"
+                f"\n--- server log ({self.log_path}) ---\n{_tail(self.log_path)}"
+            )
+        self._paused = False
+        self._wait_until_ready()
+
     def stop(self) -> None:
         """Stop the server immediately (no checkpoint) and remove its directory."""
         atexit.unregister(self.stop)
         root, self._root, self._url, self._port = self._root, None, None, None
+        self._paused = False
         if root is None:
             return
         data = root / "data"
@@ -347,26 +385,12 @@ class PostgresCluster(PostgresServer):
         )
 
     def _start_server(self, pg_ctl: str) -> None:
-        root = self._require_root()
         failure = ""
         for _ in range(max(1, self.start_attempts)):
             port = _free_port()
             self._write_conf(port)
             self.log_path.unlink(missing_ok=True)
-            result = self._run(
-                [
-                    pg_ctl,
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_path),
-                    "-t",
-                    str(int(self.startup_timeout)),
-                    "-w",
-                    "start",
-                ],
-                cwd=root,
-            )
+            result = self._pg_ctl_start(pg_ctl)
             if result.returncode == 0:
                 self._port = port
                 self._url = f"{_DRIVER_SCHEME}://{SUPERUSER}@127.0.0.1:{port}/postgres"
@@ -381,6 +405,22 @@ class PostgresCluster(PostgresServer):
                 break
             self._stop_quietly(pg_ctl)
         raise PostgresError(failure)
+
+    def _pg_ctl_start(self, pg_ctl: str) -> subprocess.CompletedProcess[str]:
+        return self._run(
+            [
+                pg_ctl,
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_path),
+                "-t",
+                str(int(self.startup_timeout)),
+                "-w",
+                "start",
+            ],
+            cwd=self._require_root(),
+        )
 
     def _stop_quietly(self, pg_ctl: str) -> None:
         if (self.data_dir / "postmaster.pid").exists():

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..errors import BadRequest, WorktrailError
+from .routes import allowed_methods
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -48,16 +49,46 @@ def _dialect_renderer(request: Request) -> ErrorRenderer | None:
     return best[1]
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(WorktrailError)
-    async def worktrail_error(request: Request, exc: WorktrailError) -> Response:
-        renderer = _dialect_renderer(request)
-        if renderer is not None:
-            return renderer(request, exc)
+def render_error(request: Request, exc: WorktrailError) -> Response:
+    """The one error path: the API served under the request's path renders the error in
+    its shape (a dialect's, else problem+json), with the headers the error carries."""
+    renderer = _dialect_renderer(request)
+    if renderer is not None:
+        response = renderer(request, exc)
+    else:
         response = problem(exc.status, exc.title, exc.detail, **exc.extra)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="worktrail"'
-        return response
+    for name, value in exc.headers.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _http_error(exc: StarletteHTTPException) -> WorktrailError:
+    """Starlette's own errors (no route, wrong method) as worktrail errors."""
+    error = WorktrailError(str(exc.detail), headers=dict(exc.headers or {}))
+    error.status = exc.status_code
+    error.title = _TITLES.get(exc.status_code, "Error")
+    return error
+
+
+_TITLES = {404: "Not found", 405: "Method not allowed", 406: "Not acceptable"}
+
+
+def unexpected_error() -> WorktrailError:
+    """What a client is told of a failure of the server's own: nothing of its internals.
+    The connection is closed after it, and the response says so."""
+    error = WorktrailError(
+        "an unexpected error occurred; it has been logged", headers={"Connection": "close"}
+    )
+    error.status, error.title = 500, "Internal error"
+    return error
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(WorktrailError)
+    async def worktrail_error(request: Request, exc: WorktrailError) -> Response:
+        return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -78,24 +109,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        titles = {404: "Not found", 405: "Method not allowed", 406: "Not acceptable"}
-        title = titles.get(exc.status_code, "Error")
-        renderer = _dialect_renderer(request)
-        if renderer is not None:
-            error = WorktrailError(str(exc.detail))
-            error.status, error.title = exc.status_code, title
-            return renderer(request, error)
-        response = problem(exc.status_code, title, str(exc.detail))
-        if exc.headers:
-            response.headers.update(exc.headers)
-        return response
+        error = _http_error(exc)
+        if exc.status_code == 405:  # the router names one route's methods; Allow has all
+            error.headers["Allow"] = ", ".join(sorted(allowed_methods(request.scope)))
+        return render_error(request, error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        renderer = _dialect_renderer(request)
-        if renderer is not None:
-            error = WorktrailError("an unexpected error occurred; it has been logged")
-            error.status, error.title = 500, "Internal error"
-            return renderer(request, error)
-        return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+        return render_error(request, unexpected_error())

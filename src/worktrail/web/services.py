@@ -9,10 +9,13 @@ from fastapi import Request
 
 from ..auth import Principal, authenticate
 from ..config import Settings
+from ..context import current_request
 from ..diff import now_micros
+from ..errors import TooManyRequests, Unauthorized, WorktrailError
 from ..query import CursorCodec, Reader
 from ..store import Store
 from ..write import Writer
+from .authlimit import AuthFailureLimiter
 from .ratelimit import RateLimiter
 
 
@@ -27,6 +30,7 @@ class Services:
     secret: str  # signs cursors and sync tokens (Settings.secret, else kept in the database)
     cursors: CursorCodec
     rate_limiter: RateLimiter
+    auth_failures: AuthFailureLimiter
     # now, in microseconds since the epoch: where time windows end (tests set it)
     clock: Callable[[], int] = field(default=now_micros)
 
@@ -40,11 +44,28 @@ class Services:
             secret=secret,
             cursors=CursorCodec(secret),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            auth_failures=AuthFailureLimiter(settings.auth_failures_per_minute),
         )
 
     def authenticate(self, token: str | None) -> Principal:
-        """The principal an API token acts as, or Unauthorized (one statement)."""
-        return authenticate(self.store, token)
+        """The principal an API token acts as (one statement), or Unauthorized; once the
+        client has failed too often, TooManyRequests instead (see authlimit.py)."""
+        try:
+            return authenticate(self.store, token, self.clock())
+        except Unauthorized as exc:
+            raise self.refuse_authentication(exc) from None
+
+    def refuse_authentication(self, error: WorktrailError) -> WorktrailError:
+        """Count a failed authentication of this request's client: the error to raise is
+        `error`, or TooManyRequests once the client is past its allowance. Each API's
+        own authentication failures (bad signatures, a foreign organization) come here."""
+        wait = self.auth_failures.failed(current_request.get().client_ip)
+        if wait is None:
+            return error
+        return TooManyRequests(
+            "too many failed authentications from this address; retry later",
+            retry_after=wait,
+        )
 
     def reader(self, principal: Principal) -> Reader:
         """The read door as this principal."""

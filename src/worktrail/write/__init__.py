@@ -3,6 +3,7 @@ under the organization's append lock. Commands (commands.py) for the system of r
 ingest (ingest.py) for sidecars, organization setup (organizations.py); all of them go
 through the Recorder (recorder.py)."""
 
+from ..store import TokenChanges, TokenRow
 from .commands import Writer
 from .ingest import BatchRejected, IngestResult, ingest
 from .organizations import NewOrganization, create_organization
@@ -13,6 +14,8 @@ __all__ = [
     "IngestResult",
     "NewOrganization",
     "Recorder",
+    "TokenChanges",
+    "TokenRow",
     "WriteResult",
     "Writer",
     "apply_patch",

@@ -10,7 +10,8 @@ from ..auth import Principal, check_can_write
 from ..diff import initial_state, normalize_fields
 from ..errors import Conflict, Forbidden, NotFound
 from ..model import ENTITY_SPECS, Action, EntityType
-from ..store import Store
+from ..store import Store, TokenChanges, TokenRow
+from . import tokens
 from .ingest import IngestResult, ingest
 from .recorder import Recorder, WriteResult, apply_patch
 
@@ -121,3 +122,19 @@ class Writer:
     def update_org_settings(self, principal: Principal, values: dict[str, Any]) -> None:
         """Merge checked setting values into the organization's settings (None: default)."""
         self.store.update_org_settings(principal.org_id, values)
+
+    # -- API tokens (the rules: tokens.py) ---------------------------------------------
+
+    def create_token(
+        self, principal: Principal, user_id: int | None, name: str, expires_at: int | None
+    ) -> tuple[TokenRow, str]:
+        """A new API token for a user of the organization, and its secret (shown once)."""
+        return tokens.create(self.store, principal, user_id, name, expires_at)
+
+    def update_token(self, principal: Principal, token_id: int, changes: TokenChanges) -> TokenRow:
+        """Rename a token or change its expiry."""
+        return tokens.update(self.store, principal, token_id, changes)
+
+    def revoke_token(self, principal: Principal, token_id: int) -> TokenRow:
+        """Revoke a token (again: no change, no error)."""
+        return tokens.revoke(self.store, principal, token_id)

@@ -15,7 +15,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from ...context import current_request
-from ...errors import WorktrailError
+from ...errors import StoreError, WorktrailError
 from .. import kit
 
 PREFIX = "/api/1.0"
@@ -82,6 +82,8 @@ def translate(exc: WorktrailError) -> AsanaError:
         return AsanaError(404, "No matching route for request")
     if exc.status == 429:
         return AsanaError(429, RATE_LIMITED, None)
+    if isinstance(exc, StoreError):  # its message is written for clients: retry, or not
+        return AsanaError(exc.status, exc.detail)
     if exc.status >= 500:
         error = AsanaError(exc.status, "Server Error")
         if exc.status == 500:

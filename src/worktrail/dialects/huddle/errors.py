@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from ...errors import WorktrailError
+from ...errors import StoreError, WorktrailError
 from .. import kit
 
 PREFIX = "/tasks/"
@@ -49,6 +49,7 @@ _BY_STATUS = {
     422: "Validation",
     429: "TooManyRequests",
 }
+_UNAVAILABLE = {503: "ServiceUnavailable", 507: "InsufficientStorage"}
 UNAUTHORIZED = "The access token is missing, malformed or no longer valid"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="worktrail", error="invalid_token"'}
 
@@ -57,6 +58,8 @@ def translate(exc: WorktrailError) -> HuddleError:
     """A worktrail error raised under the dialect's prefix, in Huddle's terms."""
     if exc.status == 401:
         return HuddleError(401, UNAUTHORIZED, "Unauthorized", headers=CHALLENGE)
+    if isinstance(exc, StoreError):  # its message is written for clients: retry, or not
+        return HuddleError(exc.status, exc.detail, _UNAVAILABLE.get(exc.status, "Unavailable"))
     if exc.status >= 500:
         return HuddleError(exc.status, "An unexpected error occurred", "InternalServerError")
     return HuddleError(exc.status, exc.detail, _BY_STATUS.get(exc.status, "BadRequest"))

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from ...errors import WorktrailError
+from ...errors import StoreError, WorktrailError
 from .. import kit
 
 PREFIX = "/api/v1/subscribed_events"
@@ -59,7 +59,7 @@ def translate(exc: WorktrailError) -> KantataError:
     if exc.status == 422:
         field = exc.extra.get("field")
         return KantataError(422, exc.detail, "validation", str(field) if field else None)
-    if exc.status >= 500 and exc.status != 503:
+    if exc.status >= 500 and not isinstance(exc, StoreError):
         return KantataError(exc.status, "An unexpected error occurred; it has been logged.")
     return KantataError(exc.status, exc.detail)
 

@@ -50,21 +50,29 @@ ISSUE_KEY = re.compile(r"(?i:TASK)-([0-9]{1,19})")
 
 
 def tracker_principal(request: Request, services: ServicesDep) -> Principal:
-    """The principal of a Tracker request: token, then organization, then rate limit."""
+    """The principal of a Tracker request: token, then organization, then rate limit.
+    Every refusal counts as a failed authentication of the client (Services)."""
     scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
     if scheme.lower() not in SCHEMES or not token.strip():
-        raise unauthorized(
-            "Authorization required: send 'Authorization: OAuth <token>' with a worktrail API token"
+        raise services.refuse_authentication(
+            unauthorized(
+                "Authorization required: send 'Authorization: OAuth <token>' with a "
+                "worktrail API token"
+            )
         )
     principal = services.authenticate(token.strip())
     org = organization_header(request)
     if org is None:
-        raise unauthorized(
-            "Organization is not specified: send X-Org-ID (or X-Cloud-Org-ID) with the "
-            "organization id"
+        raise services.refuse_authentication(
+            unauthorized(
+                "Organization is not specified: send X-Org-ID (or X-Cloud-Org-ID) with the "
+                "organization id"
+            )
         )
     if org != str(principal.org_id):
-        raise forbidden(f"The token does not belong to organization {org}")
+        raise services.refuse_authentication(
+            forbidden(f"The token does not belong to organization {org}")
+        )
     kit.admit(services, RATE_SCOPE, f"token:{principal.token_id}", too_many_requests)
     return principal
 

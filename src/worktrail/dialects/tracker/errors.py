@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from starlette.responses import Response
 
-from ...errors import WorktrailError
+from ...errors import StoreError, WorktrailError
 from .. import kit
 
 PREFIXES = ("/v2/", "/v3/")
@@ -55,8 +55,8 @@ def translate(exc: WorktrailError) -> TrackerError:
         return unauthorized(exc.detail)
     if exc.status == 404 and exc.detail == "Not Found":
         return not_found("Resource not found")
-    if exc.status == 503:
-        return TrackerError(503, "Service temporarily unavailable")
+    if isinstance(exc, StoreError):  # its message is written for clients: retry, or not
+        return TrackerError(exc.status, exc.detail)
     if exc.status >= 500:
         return TrackerError(exc.status, "Internal server error")
     return TrackerError(exc.status, exc.detail)

@@ -92,8 +92,9 @@ def translate(request: Request, exc: WorktrailError) -> WorksectionError:
         if request.url.path.startswith(OAUTH_PATH):
             return unauthorized(exc.detail)
         return invalid_hash(exc.detail)
-    if exc.status in (404, 405):
-        # No such route or method: not the vendor's endpoint at all, so not a 200.
+    if exc.status in (404, 405, 406, 413, 414, 431):
+        # No such route or method, or a request too large to read: not a mistake in an
+        # action's parameters, which Worksection answers with 200, but in the request itself.
         return WorksectionError(exc.status, "Action is invalid", INVALID_ACTION, exc.detail)
     if exc.status == 429:
         return WorksectionError(429, "Too many requests", TOO_MANY)

@@ -18,9 +18,9 @@ import orjson
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
+from ...web.jsonbody import InvalidJson, decode_json
 from .errors import FIELD_REQUIRED, WorksectionError, client_error
 
-MAX_BODY = 64 * 1024
 SIGNATURE_PARAM = "hash"
 
 
@@ -63,14 +63,9 @@ async def read_params(request: Request) -> Params:
     params.add_encoded(request.scope.get("query_string", b"").decode("utf-8", "surrogateescape"))
     if request.method == "GET":
         return params
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise _bad_body(f"the request body is larger than {MAX_BODY} bytes")
-    body = await request.body()
+    body = await request.body()  # its size is limited as it is read (web/limits.py)
     if not body:
         return params
-    if len(body) > MAX_BODY:
-        raise _bad_body(f"the request body is larger than {MAX_BODY} bytes")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or content_type.endswith("+json"):
         params.add_decoded(_json_pairs(body))
@@ -91,9 +86,9 @@ def _text(body: bytes) -> str:
 
 def _json_pairs(body: bytes) -> list[tuple[str, str]]:
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise _bad_body("the request body is not valid JSON")
+        data = decode_json(body)
+    except InvalidJson as exc:
+        raise _bad_body(f"the request body is not JSON worktrail accepts: {exc.detail}")
     if not isinstance(data, dict):
         raise _bad_body("the JSON body must be an object of parameters")
     return [(str(name), _scalar(value)) for name, value in data.items()]

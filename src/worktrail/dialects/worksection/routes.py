@@ -28,6 +28,7 @@ from ...web.services import Services, services_of
 from .. import kit
 from .auth import admin_org_id, oauth_principal
 from .errors import (
+    WorksectionError,
     field_required,
     invalid_action,
     invalid_project,
@@ -61,7 +62,10 @@ async def oauth_api(request: Request) -> Response:
 def _admin_events(services: Services, request: Request, params: Params) -> Response:
     authorization = request.headers.get("authorization", "")
     now = kit.now(services) / 1_000_000
-    org_id = admin_org_id(services.admin_keys(), params, authorization, now)
+    try:
+        org_id = admin_org_id(services.admin_keys(), params, authorization, now)
+    except WorksectionError as exc:  # every way a signature fails
+        raise services.refuse_authentication(exc) from None
     kit.admit(services, RATE_SCOPE, f"org:{org_id}", too_many_requests)
     return get_events(services, services.whole_reader(org_id), params)
 
