@@ -216,6 +216,16 @@ def test_an_unreachable_server_fails_without_leaving_a_file(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unwritable_destination_is_named(demo: Demo, tmp_path: Path) -> None:
+    said = export("--database-url", demo.url, "-o", str(tmp_path / "no" / "x.csv"), exit_code=1)
+    assert f"cannot write {tmp_path / 'no' / 'x.csv'}: No such file or directory" in said
+    with open("/dev/full", "wb") as full:
+        command = [sys.executable, "-m", "worktrail.cli", "export", "--database-url", demo.url]
+        result = subprocess.run(command, stdout=full, capture_output=False, stderr=subprocess.PIPE)
+    assert result.returncode == 1
+    assert b"cannot write stdout: No space left on device" in result.stderr
+
+
 def test_the_progress_bar_on_a_terminal(demo: Demo, tmp_path: Path) -> None:
     """With stderr on a terminal, a bar counts the events written against the total."""
     total = len(demo.api("ndjson", []).splitlines())

@@ -337,5 +337,7 @@ def export(
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         raise typer.Exit(1) from None
     except OSError as exc:
-        err.print(f"[red]export failed:[/red] cannot write {output}: {exc.strerror}")
+        where = output if output not in (None, "-") else "stdout"
+        message = f"[red]export failed:[/red] cannot write {where}: {exc.strerror}"
+        err.print(message, soft_wrap=True, highlight=False)
         raise typer.Exit(1) from exc
