@@ -173,14 +173,14 @@ def test_unknown_and_impossible_ids_are_404(org: Org, path: str) -> None:
     assert_error("native", org.get(path), 404)
 
 
-def test_wrong_content_types_are_422(org: Org, tree: Tree) -> None:
+def test_wrong_content_types_are_415(org: Org, tree: Tree) -> None:
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
         response = org.client.post(
             "/api/v1/tasks",
             content=b'{"name": "x"}',
             headers={**org.headers, "Content-Type": content_type},
         )
-        assert "Content-Type" in assert_error("native", response, 422)
+        assert "Content-Type" in assert_error("native", response, 415)
 
 
 def test_wrong_methods_are_405_with_allow(org: Org, tree: Tree) -> None:

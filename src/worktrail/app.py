@@ -13,12 +13,13 @@ from fastapi import FastAPI
 from . import __version__
 from .api import entities, events, ingest, organization, stream, tokens
 from .config import Settings
-from .dialects import load_dialects
+from .dialects import Dialect, load_dialects
 from .store import Store, open_store
 from .web.docs import install_docs
 from .web.limits import BodyLimits, RequestLimitsMiddleware
 from .web.methods import HttpMethodsMiddleware
 from .web.middleware import RequestContextMiddleware
+from .web.openapi import BEARER, BEARER_SCHEMES, install_openapi
 from .web.problems import install_problem_handlers
 from .web.security import SecureApp, install_cors
 from .web.services import Services
@@ -58,9 +59,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(organization.router)
     app.include_router(tokens.router)
     app.state.error_renderers = []
-    for dialect in load_dialects():
+    dialects = load_dialects()
+    for dialect in dialects:
         app.include_router(dialect.router)
         app.state.error_renderers.extend((p, dialect.render_error) for p in dialect.prefixes)
+    _document(app, dialects)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -72,6 +75,20 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_cors(app, settings)
     return app
+
+
+def _document(app: FastAPI, dialects: list[Dialect]) -> None:
+    """The OpenAPI document: each dialect's errors and security under its prefixes."""
+    owners = [(prefix, dialect) for dialect in dialects for prefix in dialect.prefixes]
+
+    def security_of(path: str) -> list[dict[str, list[str]]]:
+        found = [(p, d) for p, d in owners if path.startswith(p)]
+        return max(found, key=lambda pair: len(pair[0]))[1].security_of(path) if found else BEARER
+
+    schemes = dict(BEARER_SCHEMES)
+    for dialect in dialects:
+        schemes.update(dialect.schemes)
+    install_openapi(app, [(p, d.errors) for p, d in owners], schemes, security_of)
 
 
 def create_app_from_environment() -> FastAPI:

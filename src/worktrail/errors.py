@@ -99,6 +99,11 @@ class PayloadTooLarge(WorktrailError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(WorktrailError):
+    status = 415
+    title = "Unsupported media type"
+
+
 class UriTooLong(WorktrailError):
     status = 414
     title = "URI too long"

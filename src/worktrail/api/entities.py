@@ -17,10 +17,24 @@ from ..model import ENTITY_SPECS, LOCATION_FIELDS, MAX_ID, PLURALS, EntityType, 
 from ..query import Reader
 from ..web import params as p
 from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
-from ..web.jsonbody import JSON_OBJECT_BODY, json_object
+from ..web.jsonbody import json_object
+from ..web.openapi import content, parameters, query
 from ..web.render import entity_json, event_json
 from ..write import WriteResult
 from .events import events_response
+from .schemas import (
+    ENTITY_PAGE,
+    HISTORY_FILTERS,
+    HISTORY_RESPONSES,
+    ID,
+    ONE_ENTITY,
+    STATE_AT,
+    TIME,
+    WRITE_RESULT,
+    entity_body,
+    request_body,
+    set_change_body,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["entities"])
 
@@ -43,6 +57,15 @@ def write_response(result: WriteResult, status: int = 200) -> Response:
     )
 
 
+WRITTEN = "the entity as it is now and the event that recorded the change (null: no change)"
+
+
+def _ok(description: str, schema: dict[str, Any], status: int = 200) -> dict[int | str, Any]:
+    return {
+        status: {"description": description, "content": content("application/json", schema=schema)}
+    }
+
+
 def container_filter(entity_type: EntityType) -> tuple[str, ...]:
     """The query parameters that list the entities in one container (tasks: a project's or
     a parent task's)."""
@@ -58,7 +81,18 @@ def register(entity_type: EntityType) -> None:
     multi_fields = [f for f, s in ENTITY_SPECS[entity_type].fields.items() if s.multi]
     tag: list[str | Enum] = [plural]
 
-    @router.get(f"/{plural}", tags=tag, summary=f"List {plural}")
+    @router.get(
+        f"/{plural}",
+        tags=tag,
+        summary=f"List {plural}",
+        openapi_extra=parameters(
+            query("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID}, "next_after"),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            query("include_deleted", {"type": "boolean"}),
+            *(query(f, ID, f"only those in this {f}") for f in container_filter(entity_type)),
+        ),
+        responses=_ok("a page of entities", ENTITY_PAGE),
+    )
     def list_entities(request: Request, services: ServicesDep, reader: ReaderDep) -> Response:
         qp = request.query_params
         filters = container_filter(entity_type)
@@ -91,7 +125,12 @@ def register(entity_type: EntityType) -> None:
             }
         )
 
-    @router.get(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Get a {name}")
+    @router.get(
+        f"/{plural}/{{entity_id}}",
+        tags=tag,
+        summary=f"Get a {name}",
+        responses=_ok(f"the {name}", ONE_ENTITY),
+    )
     def get_entity(entity_id: EntityId, reader: ReaderDep) -> Response:
         return json_response({"data": entity_json(reader.entity(entity_id, entity_type))})
 
@@ -99,6 +138,8 @@ def register(entity_type: EntityType) -> None:
         f"/{plural}/{{entity_id}}/events",
         tags=tag,
         summary=f"History of a {name} (with its descendants)",
+        openapi_extra=parameters(*HISTORY_FILTERS),
+        responses=HISTORY_RESPONSES,
     )
     def entity_events(
         entity_id: EntityId, request: Request, services: ServicesDep, reader: ReaderDep
@@ -109,6 +150,8 @@ def register(entity_type: EntityType) -> None:
         f"/{plural}/{{entity_id}}/state",
         tags=tag,
         summary=f"State of a {name} at a point in time (?at=ISO-8601)",
+        openapi_extra=parameters(query("at", TIME, "the point in time", required=True)),
+        responses=_ok(f"the {name} as it was", STATE_AT),
     )
     def entity_state(entity_id: EntityId, request: Request, reader: ReaderDep) -> Response:
         p.reject_unknown(request.query_params, ("at",))
@@ -125,7 +168,8 @@ def register(entity_type: EntityType) -> None:
         tags=tag,
         status_code=201,
         summary=f"Create a {name}",
-        openapi_extra=JSON_OBJECT_BODY,
+        openapi_extra=request_body(entity_body(entity_type, partial=False)),
+        responses=_ok(f"the new {name} and its event", WRITE_RESULT, 201),
     )
     def create(principal: PrincipalDep, body: JsonObject, services: ServicesDep) -> Response:
         return write_response(services.writer.create(principal, entity_type, body), 201)
@@ -134,18 +178,29 @@ def register(entity_type: EntityType) -> None:
         f"/{plural}/{{entity_id}}",
         tags=tag,
         summary=f"Update a {name}",
-        openapi_extra=JSON_OBJECT_BODY,
+        openapi_extra=request_body(entity_body(entity_type, partial=True)),
+        responses=_ok(WRITTEN, WRITE_RESULT),
     )
     def patch(
         entity_id: EntityId, principal: PrincipalDep, body: JsonObject, services: ServicesDep
     ) -> Response:
         return write_response(services.writer.update(principal, entity_type, entity_id, body))
 
-    @router.delete(f"/{plural}/{{entity_id}}", tags=tag, summary=f"Delete a {name} (soft)")
+    @router.delete(
+        f"/{plural}/{{entity_id}}",
+        tags=tag,
+        summary=f"Delete a {name} (soft)",
+        responses=_ok(WRITTEN, WRITE_RESULT),
+    )
     def delete(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
         return write_response(services.writer.delete(principal, entity_type, entity_id))
 
-    @router.post(f"/{plural}/{{entity_id}}/restore", tags=tag, summary=f"Restore a deleted {name}")
+    @router.post(
+        f"/{plural}/{{entity_id}}/restore",
+        tags=tag,
+        summary=f"Restore a deleted {name}",
+        responses=_ok(WRITTEN, WRITE_RESULT),
+    )
     def restore(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
         return write_response(services.writer.restore(principal, entity_type, entity_id))
 
@@ -156,7 +211,13 @@ def register(entity_type: EntityType) -> None:
             f"/{plural}/{{entity_id}}/move",
             tags=tag,
             summary=f"Move a {name}: body with {' or '.join(location)}",
-            openapi_extra=JSON_OBJECT_BODY,
+            openapi_extra=request_body(
+                {
+                    **entity_body(entity_type, partial=True, only=tuple(location)),
+                    "minProperties": 1,
+                }
+            ),
+            responses=_ok(WRITTEN, WRITE_RESULT),
         )
         def move(
             entity_id: EntityId, principal: PrincipalDep, body: JsonObject, services: ServicesDep
@@ -173,11 +234,21 @@ def register(entity_type: EntityType) -> None:
 
     if entity_type is EntityType.TASK:
 
-        @router.post("/tasks/{entity_id}/close", tags=tag, summary="Close (complete) a task")
+        @router.post(
+            "/tasks/{entity_id}/close",
+            tags=tag,
+            summary="Close (complete) a task",
+            responses=_ok(WRITTEN, WRITE_RESULT),
+        )
         def close(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
             return write_response(services.writer.set_completed(principal, entity_id, True))
 
-        @router.post("/tasks/{entity_id}/reopen", tags=tag, summary="Reopen a task")
+        @router.post(
+            "/tasks/{entity_id}/reopen",
+            tags=tag,
+            summary="Reopen a task",
+            responses=_ok(WRITTEN, WRITE_RESULT),
+        )
         def reopen(entity_id: EntityId, services: ServicesDep, principal: PrincipalDep) -> Response:
             return write_response(services.writer.set_completed(principal, entity_id, False))
 
@@ -189,7 +260,8 @@ def _register_set_route(
         f"/{plural}/{{entity_id}}/{field}",
         tags=tag,
         summary=f'Add and remove {field}: body {{"add": [...], "remove": [...]}}',
-        openapi_extra=JSON_OBJECT_BODY,
+        openapi_extra=request_body(set_change_body(entity_type, field)),
+        responses=_ok(WRITTEN, WRITE_RESULT),
     )
     def change_set(
         entity_id: EntityId, principal: PrincipalDep, body: JsonObject, services: ServicesDep

@@ -24,8 +24,10 @@ from ..model import Action, EntityType, EventQuery, Scope, StoredEvent, split_ev
 from ..query import Reader, decode_position, encode_position
 from ..web import params as p
 from ..web.deps import ReaderDep, ServicesDep
+from ..web.openapi import content, parameters
 from ..web.render import event_json, events_page_json, iter_csv, iter_ndjson
 from ..web.services import Services
+from .schemas import EVENT, HISTORY_FILTERS, HISTORY_RESPONSES, SCOPE
 
 _T = TypeVar("_T")
 
@@ -126,6 +128,8 @@ def authorized_query(services: Services, reader: Reader, asked: HistoryRequest) 
 @router.get(
     "/events",
     summary="List events",
+    openapi_extra=parameters(SCOPE, *HISTORY_FILTERS),
+    responses=HISTORY_RESPONSES,
     description=(
         "Events newest first (order=oldest for ascending). Filters: scope=TYPE:ID (with its "
         "descendants unless descendants=false), subject_type, action, actor, occurred_after, "
@@ -218,7 +222,13 @@ def _stream_events(
     )
 
 
-@router.get("/events/{event_id}", summary="Get one event")
+@router.get(
+    "/events/{event_id}",
+    summary="Get one event",
+    responses={
+        200: {"description": "the event", "content": content("application/json", schema=EVENT)}
+    },
+)
 def get_event(event_id: str, reader: ReaderDep) -> Response:
     if not (event_id.isascii() and event_id.isdigit()) or len(event_id) > 19:
         raise NotFound(f"event {event_id} does not exist")

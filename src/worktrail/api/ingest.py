@@ -10,9 +10,11 @@ from starlette.responses import Response
 
 from ..errors import InvalidInput
 from ..web.deps import PrincipalDep, ServicesDep
-from ..web.jsonbody import JSON_OBJECT_BODY, json_object
+from ..web.jsonbody import json_object
+from ..web.openapi import content, header, parameters
 from ..web.render import event_json
 from ..write import IngestResult
+from .schemas import INGEST_BODY, INGEST_RESULT, request_body
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -27,7 +29,18 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
         "naming each bad record). A known idempotency key returns the original event. "
         "With `Prefer: return=minimal` each result's event is only its id, seq and hash."
     ),
-    openapi_extra=JSON_OBJECT_BODY,
+    openapi_extra={
+        **request_body(INGEST_BODY),
+        **parameters(
+            header("Prefer", {"type": "string"}, "return=minimal: each event as id, seq, hash")
+        ),
+    },
+    responses={
+        200: {
+            "description": "each record's outcome, in order",
+            "content": content("application/json", schema=INGEST_RESULT),
+        }
+    },
 )
 def post_changes(
     request: Request,

@@ -22,9 +22,10 @@ from ..errors import Forbidden, InvalidInput
 from ..model import Role
 from ..query import Reader
 from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
-from ..web.jsonbody import JSON_OBJECT_BODY, json_object
+from ..web.jsonbody import json_object
 from ..web.org_settings import DECLARED, org_settings
 from ..web.render import entity_json
+from .schemas import request_body
 
 router = APIRouter(prefix="/api/v1", tags=["organizations"])
 
@@ -93,7 +94,7 @@ def get_settings(principal: PrincipalDep, reader: ReaderDep) -> Response:
     "/organization/settings",
     summary="Change organization settings (admins)",
     description='Body: {"name": value, ...}; null puts a setting back to its default.',
-    openapi_extra=JSON_OBJECT_BODY,
+    openapi_extra=request_body({"type": "object"}),
 )
 def patch_settings(
     principal: PrincipalDep,

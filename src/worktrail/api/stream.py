@@ -22,8 +22,10 @@ from ..model import Event, EventQuery
 from ..query import EventPage, Reader, decode_position, encode_position
 from ..web.commits import wait_for_commit
 from ..web.deps import ReaderDep, ServicesDep
+from ..web.openapi import content, header, parameters
 from ..web.render import event_json
 from .events import authorized_query, parse_history_request
+from .schemas import HISTORY_FILTERS, SCOPE
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -35,6 +37,17 @@ HEARTBEAT_SECONDS = 15.0
     "/events/stream",
     summary="Live feed (Server-Sent Events)",
     description="Same filters as /api/v1/events. Resumes from `cursor` or `Last-Event-ID`.",
+    openapi_extra=parameters(
+        SCOPE,
+        *HISTORY_FILTERS,
+        header("Last-Event-ID", {"type": "string"}, "resume after this message (its id)"),
+    ),
+    responses={
+        200: {
+            "description": "the events committed from now (or the cursor) on, as they commit",
+            "content": content("text/event-stream", schema={"type": "string"}),
+        }
+    },
 )
 def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) -> StreamingResponse:
     asked = parse_history_request(request, services, reader.org_id)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from ..auth import Principal, check_admin
@@ -31,12 +31,15 @@ from ..model import MAX_ID, EntityRow
 from ..query import Reader
 from ..web import params as p
 from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ..web.jsonbody import json_object
+from ..web.openapi import parameters, query
 from ..web.services import Services
 from ..write import TokenChanges, TokenRow
+from .schemas import request_body
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
-JsonObject = Annotated[dict[str, Any], Body()]
+JsonObject = Annotated[dict[str, Any], Depends(json_object)]
 TokenId = Annotated[int, Path(ge=1, le=MAX_ID)]
 NAME_MAX = 200
 DAYS_MAX = 36_500  # a century: a token that should never expire has no expiry instead
@@ -138,7 +141,14 @@ def _user(value: Any) -> int | None:
 # -- routes -----------------------------------------------------------------------------
 
 
-@router.get("", summary="List API tokens (admins)")
+@router.get(
+    "",
+    summary="List API tokens (admins)",
+    openapi_extra=parameters(
+        query("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID}, "next_after"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    ),
+)
 def list_tokens(
     request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:
@@ -159,9 +169,26 @@ def list_tokens(
     )
 
 
-@router.post("", status_code=201, summary="Create an API token (admins)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an API token (admins)",
+    openapi_extra=request_body(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": NAME_MAX},
+                "user": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                "expires_in_days": {"type": "integer", "minimum": 1, "maximum": DAYS_MAX},
+            },
+        }
+    ),
+)
 def create_token(
-    body: JsonObject, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
+    principal: PrincipalDep, body: JsonObject, services: ServicesDep, reader: ReaderDep
 ) -> Response:
     check_admin(principal)
     _check_keys(body, ("name", "user", "expires_at", "expires_in_days"))
@@ -183,12 +210,26 @@ def get_token(
     return _one(reader, reader.token(token_id), services.clock())
 
 
-@router.patch("/{token_id}", summary="Rename an API token or change its expiry (admins)")
+@router.patch(
+    "/{token_id}",
+    summary="Rename an API token or change its expiry (admins)",
+    openapi_extra=request_body(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": NAME_MAX},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                "expires_in_days": {"type": "integer", "minimum": 1, "maximum": DAYS_MAX},
+            },
+        }
+    ),
+)
 def update_token(
     token_id: TokenId,
+    principal: PrincipalDep,
     body: JsonObject,
     services: ServicesDep,
-    principal: PrincipalDep,
     reader: ReaderDep,
 ) -> Response:
     check_admin(principal)

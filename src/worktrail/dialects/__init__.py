@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter
 
+from ..web.openapi import BEARER, ErrorShape
 from ..web.problems import ErrorRenderer
 
 
@@ -25,6 +28,16 @@ class Dialect:
     router: APIRouter
     prefixes: tuple[str, ...]  # URL path prefixes whose errors this dialect renders
     render_error: ErrorRenderer
+    errors: ErrorShape  # how render_error's answers look, for the OpenAPI document
+    # how the operations under each prefix authenticate (OpenAPI security requirements)
+    # and the security schemes they name beside the shared bearer token
+    security: Mapping[str, list[dict[str, list[str]]]] = field(default_factory=dict)
+    schemes: Mapping[str, Any] = field(default_factory=dict)
+
+    def security_of(self, path: str) -> list[dict[str, list[str]]]:
+        """The security of an operation at `path` (a worktrail API token by default)."""
+        found = [p for p in self.security if path.startswith(p)]
+        return self.security[max(found, key=len)] if found else BEARER
 
 
 def load_dialects() -> list[Dialect]:

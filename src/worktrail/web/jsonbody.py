@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import Request
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, UnsupportedMediaType
 
 MAX_DEPTH = 32
 MAX_STRING = 100_000
@@ -209,7 +209,7 @@ async def json_object(request: Request) -> dict[str, Any]:
     """The request's body as a JSON object: the dependency of every native write route."""
     content_type = request.headers.get("content-type", "")
     if content_type and not _is_json(content_type):
-        raise InvalidJson(
+        raise UnsupportedMediaType(
             f"the body must be JSON (Content-Type: application/json), not {content_type[:60]!r}"
         )
     value = await read_json(request)
@@ -223,13 +223,3 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
-
-
-# The request body of a route that takes a JSON object, as OpenAPI documents it (the body
-# is read by json_object, not by FastAPI, so routes declare it with openapi_extra).
-JSON_OBJECT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}

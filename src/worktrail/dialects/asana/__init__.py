@@ -9,8 +9,11 @@ error envelope.
 
 from __future__ import annotations
 
+from ...web.openapi import ErrorShape
 from .. import Dialect
-from .errors import PREFIX, render_error
+from .errors import ERROR_SCHEMA, PREFIX, render_error
 from .routes import router
 
-DIALECT = Dialect("asana", router, (PREFIX,), render_error)
+DIALECT = Dialect(
+    "asana", router, (PREFIX,), render_error, ErrorShape("application/json", ERROR_SCHEMA)
+)

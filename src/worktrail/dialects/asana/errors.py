@@ -20,6 +20,26 @@ from .. import kit
 
 PREFIX = "/api/1.0"
 json_response = kit.JsonResponder("application/json; charset=UTF-8")
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "help": {"type": "string"},
+                    "phrase": {"type": "string"},
+                },
+            },
+        },
+        "sync": {"type": "string", "description": "on 412: the token to sync from now on"},
+    },
+}
 
 # Asana's own wording, byte for byte: clients and their logs recognise it.
 SYNC_INVALID = (

@@ -26,9 +26,11 @@ from ...errors import NotFound
 from ...model import EntityRow, EntityType, EventQuery, Scope
 from ...query import EntityHidden, Reader
 from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ...web.openapi import content, parameters, query
 from ...web.services import Services
 from .. import kit
 from .errors import (
+    ERROR_SCHEMA,
     bad_request,
     forbidden,
     json_response,
@@ -184,9 +186,50 @@ def _resource(reader: Reader, gid: str, path_type: EntityType | None) -> EntityR
     return entity
 
 
+EVENTS_PAGE = {
+    "type": "object",
+    "required": ["data", "sync", "has_more"],
+    "properties": {
+        "data": {"type": "array", "items": {"type": "object"}},
+        "sync": {"type": "string"},
+        "has_more": {"type": "boolean"},
+    },
+}
+STREAM_PARAMETERS = (
+    query("sync", {"type": "string"}, "the sync token of the previous call"),
+    query("limit", {"type": "integer", "minimum": 1}, "at most this many events (100 at most)"),
+    query(
+        "opt_fields",
+        {"type": "string", "pattern": r"^[A-Za-z0-9_., ]*$"},
+        "comma-separated field paths to return",
+    ),
+    query("opt_pretty", {"enum": ["", "true", "false", "1", "0", "yes", "no"]}, "indent JSON"),
+)
+STREAM_RESPONSES: dict[int | str, Any] = {
+    200: {
+        "description": "the events since the token",
+        "content": content("application/json", schema=EVENTS_PAGE),
+    },
+    412: {
+        "description": "no sync token, or one that cannot continue: a fresh one in `sync`",
+        "content": content("application/json", schema=ERROR_SCHEMA),
+    },
+}
+
+
 @router.get(
     "/events",
     summary="Asana: get events on a resource",
+    openapi_extra=parameters(
+        query(
+            "resource",
+            {"type": "string", "pattern": "^[0-9]{1,19}$"},
+            "a project or task gid",
+            required=True,
+        ),
+        *STREAM_PARAMETERS,
+    ),
+    responses=STREAM_RESPONSES,
     description=(
         "Asana-compatible event stream of a project or a task (with its subtasks and "
         "comments). The first call answers 412 with a sync token; each later call returns "
@@ -199,14 +242,24 @@ def get_events(
     return events_response(request, services, principal, reader)
 
 
-@router.get("/projects/{gid}/events", summary="Asana: get events on a project")
+@router.get(
+    "/projects/{gid}/events",
+    summary="Asana: get events on a project",
+    openapi_extra=parameters(*STREAM_PARAMETERS),
+    responses=STREAM_RESPONSES,
+)
 def get_project_events(
     gid: str, request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:
     return events_response(request, services, principal, reader, EntityType.PROJECT, gid)
 
 
-@router.get("/tasks/{gid}/events", summary="Asana: get events on a task")
+@router.get(
+    "/tasks/{gid}/events",
+    summary="Asana: get events on a task",
+    openapi_extra=parameters(*STREAM_PARAMETERS),
+    responses=STREAM_RESPONSES,
+)
 def get_task_events(
     gid: str, request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:

@@ -8,8 +8,9 @@ document.
 
 from __future__ import annotations
 
+from ...web.openapi import ErrorShape
 from .. import Dialect
-from .errors import PREFIX, render_error
+from .errors import ERROR_SCHEMA, ERROR_TYPE, PREFIX, render_error
 from .routes import router
 
-DIALECT = Dialect("huddle", router, (PREFIX,), render_error)
+DIALECT = Dialect("huddle", router, (PREFIX,), render_error, ErrorShape(ERROR_TYPE, ERROR_SCHEMA))

@@ -16,7 +16,17 @@ from ...errors import StoreError, WorktrailError
 from .. import kit
 
 PREFIX = "/tasks/"
-error_response = kit.JsonResponder("application/vnd.huddle.error+json")
+ERROR_TYPE = "application/vnd.huddle.error+json"
+error_response = kit.JsonResponder(ERROR_TYPE)
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["statusCode", "errorMessages", "errorCode"],
+    "properties": {
+        "statusCode": {"type": "integer"},
+        "errorMessages": {"type": "array", "items": {"type": "string"}},
+        "errorCode": {"type": "string"},
+    },
+}
 TOO_MANY = (
     "We've received too many requests from this user with this client in the current time "
     "window. Try again later."

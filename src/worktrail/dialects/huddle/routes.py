@@ -23,9 +23,10 @@ from ...errors import NotFound
 from ...model import EntityRow, EntityType, EventQuery, Scope
 from ...query import EntityHidden, Reader
 from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ...web.openapi import content, header, parameters, query
 from ...web.services import Services
 from .. import kit
-from .errors import TOO_MANY, HuddleError, not_found, validation
+from .errors import ERROR_SCHEMA, ERROR_TYPE, TOO_MANY, HuddleError, not_found, validation
 from .render import change_json, change_of, changes_csv, users_named
 
 DAY = 86_400_000_000
@@ -188,9 +189,40 @@ def audits(
     return Response(orjson.dumps(body), media_type=media_type)
 
 
+AUDITS = {
+    "type": "object",
+    "required": ["changes", "links"],
+    "properties": {
+        "changes": {"type": "array", "items": {"type": "object"}},
+        "links": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
 @router.get(
     "/tasks/workspace/{workspace_id}/audits",
     summary="Huddle: task audit trail of a workspace",
+    openapi_extra=parameters(
+        *(
+            query(name, {"type": "integer", "minimum": lo, "maximum": hi}, f"default {default}")
+            for name, (default, lo, hi) in PARAMS.items()
+        ),
+        header("Accept", {"type": "string"}, f"{DATA_TYPE}, application/json or text/csv"),
+    ),
+    responses={
+        200: {
+            "description": "the changes, newest first, and paging links (JSON), or CSV",
+            "content": {
+                **content(DATA_TYPE, "application/json", schema=AUDITS),
+                **content("text/csv"),
+            },
+            "headers": {"Link": {"schema": {"type": "string"}}},
+        },
+        406: {
+            "description": "no representation the Accept header allows",
+            "content": content(ERROR_TYPE, schema=ERROR_SCHEMA),
+        },
+    },
     description=(
         "Huddle-compatible task audit trail: the changes to a workspace's tasks and comments "
         "of the last `daysBack` days (30), newest first, `pagesize` (50, at most 500) after "

@@ -9,8 +9,11 @@ shapes events and side-loaded subjects, errors.py the error envelope.
 
 from __future__ import annotations
 
+from ...web.openapi import ErrorShape
 from .. import Dialect
-from .errors import PREFIX, render_error
+from .errors import ERROR_SCHEMA, PREFIX, render_error
 from .routes import router
 
-DIALECT = Dialect("kantata", router, (PREFIX,), render_error)
+DIALECT = Dialect(
+    "kantata", router, (PREFIX,), render_error, ErrorShape("application/json", ERROR_SCHEMA)
+)

@@ -19,6 +19,25 @@ from .. import kit
 PREFIX = "/api/v1/subscribed_events"
 json_response = kit.JsonResponder("application/json; charset=utf-8")
 INVALID_OAUTH = "Invalid OAuth 2 Request"
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {
+                    "type": {"enum": ["oauth", "validation", "system"]},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                },
+            },
+        }
+    },
+}
 
 
 @dataclass(eq=False)

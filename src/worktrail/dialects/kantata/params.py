@@ -18,6 +18,7 @@ from starlette.datastructures import QueryParams
 
 from ...diff import datetime_to_micros
 from ...model import MAX_ID, EntityType, split_event_id
+from ...web.openapi import listed, query
 from .errors import bad_request, invalid
 from .mapping import (
     ACTIONS_OF_VERB,
@@ -215,3 +216,29 @@ def read_request(qp: QueryParams, org_id: int, zone: ZoneInfo) -> EventsRequest:
         paging=paging(qp),
         matches_nothing=no_subject or no_type or seqs == (),
     )
+
+
+# -- what the OpenAPI document says of these parameters --------------------------------
+
+_FLAG = {"enum": ["true", "t", "1", "yes", "false", "f", "0", "no", ""]}
+_INT32 = {"type": "integer", "maximum": INT32_MAX}
+PARAMETERS = (
+    query("created_after", {"type": "string"}, "ISO 8601 (the account's zone if none)"),
+    query("created_before", {"type": "string"}, "ISO 8601 (the account's zone if none)"),
+    listed("event_types", {"type": "string", "pattern": EVENT_TYPE.pattern}, "e.g. story:updated"),
+    query("subject_type", {"enum": sorted(KANTATA_SUBJECT_TYPES)}, "e.g. Story"),
+    listed("subject_id", {"type": "integer", "minimum": 0}, "with subject_type"),
+    listed("user_ids", {"type": "integer", "minimum": 0}, "changes by these users"),
+    listed("only", {"type": "integer", "minimum": 0}, "only these event ids"),
+    query("most_recent", _FLAG, "only the newest event of each subject"),
+    query("most_recent_by_event_type", _FLAG, "the newest of each subject and verb"),
+    listed("include", {"enum": list(INCLUDES)}, "side-load the subjects"),
+    listed("optional_fields", {"enum": list(OPTIONAL_FIELDS)}, "payloads to add"),
+    query("order", {"enum": list(ORDERS)}, "created_at:desc (default) or created_at:asc"),
+    query("page", {**_INT32, "minimum": 1}),
+    query(
+        "per_page", {**_INT32, "minimum": 1}, f"default {DEFAULT_PER_PAGE}, at most {MAX_PER_PAGE}"
+    ),
+    query("limit", {**_INT32, "minimum": 1}, "with offset, instead of page and per_page"),
+    query("offset", {**_INT32, "minimum": 0}),
+)

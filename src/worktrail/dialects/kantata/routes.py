@@ -22,12 +22,13 @@ from ...auth import Principal
 from ...model import Event, EventQuery
 from ...query import Reader
 from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
+from ...web.openapi import content, parameters
 from ...web.org_settings import choice_setting, int_setting, org_settings
 from ...web.services import Services
 from .. import kit
 from .errors import forbidden, json_response, too_many_requests
 from .mapping import all_event_types, event_type_schemas
-from .params import EventsRequest, read_request
+from .params import PARAMETERS, EventsRequest, read_request
 from .render import (
     RESULT_KEY,
     page_meta,
@@ -162,7 +163,30 @@ DESCRIPTION = (
 )
 
 
-@router.get("/subscribed_events", summary=SUMMARY, description=DESCRIPTION)
+EVENTS = {
+    "type": "object",
+    "required": ["count", "meta", "results", "subscribed_events"],
+    "properties": {
+        "count": {"type": "integer"},
+        "meta": {"type": "object"},
+        "results": {"type": "array", "items": {"type": "object"}},
+        "subscribed_events": {"type": "object"},
+    },
+}
+
+
+@router.get(
+    "/subscribed_events",
+    summary=SUMMARY,
+    description=DESCRIPTION,
+    openapi_extra=parameters(*PARAMETERS),
+    responses={
+        200: {
+            "description": "a page of events",
+            "content": content("application/json", schema=EVENTS),
+        }
+    },
+)
 def get_subscribed_events(
     request: Request, services: ServicesDep, principal: PrincipalDep, reader: ReaderDep
 ) -> Response:

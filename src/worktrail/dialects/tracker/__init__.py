@@ -11,9 +11,33 @@ errors.py its error envelope, routes.py and lookups.py serve its paths.
 
 from __future__ import annotations
 
+from ...web.openapi import ErrorShape
 from .. import Dialect
 from . import lookups, routes  # noqa: F401 (importing them registers their paths)
-from .errors import PREFIXES, render_error
+from .errors import ERROR_SCHEMA, PREFIXES, render_error
 from .paths import router
 
-DIALECT = Dialect("tracker", router, PREFIXES, render_error)
+# Tracker's own auth: `Authorization: OAuth <token>` and the organization in X-Org-ID
+SCHEMES = {
+    "trackerOAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "OAuth <worktrail API token> (or Bearer <token>)",
+    },
+    "trackerOrg": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Org-ID",
+        "description": "the worktrail organization id (or X-Cloud-Org-ID)",
+    },
+}
+DIALECT = Dialect(
+    "tracker",
+    router,
+    PREFIXES,
+    render_error,
+    ErrorShape("application/json", ERROR_SCHEMA),
+    security={prefix: [{"trackerOAuth": [], "trackerOrg": []}] for prefix in PREFIXES},
+    schemes=SCHEMES,
+)

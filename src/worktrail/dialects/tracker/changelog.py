@@ -35,10 +35,12 @@ from starlette.datastructures import QueryParams
 from ...diff import datetime_to_micros, parse_datetime
 from ...model import ENTITY_SPECS, LOCATION_FIELDS, Action, EntityType, Event, EventQuery, FieldKind
 from ...query import Reader
+from ...web.openapi import listed as oa_listed
+from ...web.openapi import query
 from .access import event_hex_id, event_seq, issue_key, unknown_event
 from .errors import bad_parameter
 from .fields import DELETED, tracker_field
-from .relative import listed, per_page, single
+from .relative import EVENT_ID, PER_PAGE, listed, per_page, single
 from .render import (
     Context,
     Json,
@@ -283,3 +285,12 @@ def link_header(
         following = urlencode([("id", last), ("perPage", asked.per_page), *filters])
         links.append(f'<{base}?{following}>; rel="next"')
     return ", ".join(links)
+
+
+# what the OpenAPI document says of the changelog's parameters
+PARAMETERS = (
+    query("id", EVENT_ID, "the change to start after"),
+    PER_PAGE,
+    oa_listed("field", {"type": "string"}, "only changes of these fields"),
+    oa_listed("type", {"enum": sorted(CHANGE_TYPES)}, "only changes of these types"),
+)

@@ -19,6 +19,15 @@ from .. import kit
 
 PREFIXES = ("/v2/", "/v3/")
 json_response = kit.JsonResponder("application/json; charset=utf-8")
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["errors", "errorMessages", "statusCode"],
+    "properties": {
+        "errors": {"type": "object", "additionalProperties": {"type": "string"}},
+        "errorMessages": {"type": "array", "items": {"type": "string"}},
+        "statusCode": {"type": "integer"},
+    },
+}
 
 
 @dataclass(eq=False)

@@ -24,6 +24,7 @@ from starlette.datastructures import QueryParams
 
 from ...model import Event, EventQuery
 from ...query import EventPage, Reader
+from ...web.openapi import query
 from .access import event_seq, unknown_event
 from .errors import TrackerError, bad_parameter
 
@@ -165,3 +166,18 @@ def _around(reader: Reader, history: EventQuery, seq: int, room: int, anchor: st
         has_prev=n_before < len(before) or earlier.has_more,
         has_next=n_after < len(after) or later.has_more,
     )
+
+
+EVENT_ID = {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"}
+BOOLEAN_PATTERN = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"  # in any case
+PER_PAGE = query(
+    "perPage", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}, "default 50"
+)
+# what the OpenAPI document says of _relative's parameters
+PARAMETERS = (
+    PER_PAGE,
+    query("from", EVENT_ID, "the event to start after (its 24-hex id)"),
+    query("selected", EVENT_ID, "the event to center the window on"),
+    query("newEventsOnTop", {"type": "string", "pattern": BOOLEAN_PATTERN}, "true or false"),
+    query("direction", {"enum": ["forward", "backward"]}),
+)

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from ...model import EntityRow, EntityType, EventQuery, Scope
 from ...query import Reader
 from ...web.deps import ServicesDep
+from ...web.openapi import listed as oa_listed
 from . import changelog
 from .access import (
     TrackerReader,
@@ -29,6 +30,7 @@ from .access import (
 )
 from .errors import json_response
 from .paths import tracker_get
+from .relative import PARAMETERS as RELATIVE_PARAMETERS
 from .relative import listed, read_request, read_window
 from .render import (
     Context,
@@ -39,6 +41,17 @@ from .render import (
     render_event,
     render_issue,
 )
+
+ENTITY = {"type": "object", "required": ["self", "id"]}
+WINDOW = {
+    "type": "object",
+    "required": ["events", "hasNext", "hasPrev"],
+    "properties": {
+        "events": {"type": "array", "items": {"type": "object"}},
+        "hasNext": {"type": "boolean"},
+        "hasPrev": {"type": "boolean"},
+    },
+}
 
 
 def lifetime(reader: Reader, entity: EntityRow) -> Lifetime:
@@ -58,6 +71,8 @@ def lifetime(reader: Reader, entity: EntityRow) -> Lifetime:
     "get a project or portfolio",
     "A worktrail project (`project`) or workspace (`portfolio`) in Tracker's entity shape; "
     "`entity_id` is its 24-hex id or its numeric short id (the worktrail id).",
+    params=(oa_listed("fields", {"type": "string"}, "only these fields"),),
+    schema=ENTITY,
 )
 def get_entity(
     kind: str,
@@ -81,6 +96,8 @@ def get_entity(
     "The history of a project (with its tasks, subtasks and comments) or a portfolio (a "
     "workspace, with everything in it), a window at a time: perPage (1-1000, default 50), "
     "from or selected (an event id), newEventsOnTop, direction (forward/backward).",
+    params=RELATIVE_PARAMETERS,
+    schema=WINDOW,
 )
 def entity_events(
     kind: str,
@@ -103,7 +120,12 @@ def entity_events(
     )
 
 
-@tracker_get("/issues/{key}", "get a task as an issue", "`key`: TASK-<id>, <id> or the 24-hex id.")
+@tracker_get(
+    "/issues/{key}",
+    "get a task as an issue",
+    "`key`: TASK-<id>, <id> or the 24-hex id.",
+    schema=ENTITY,
+)
 def get_issue(key: str, request: Request, services: ServicesDep, reader: TrackerReader) -> Response:
     task = readable_task(reader, key)
     ctx = Context.load(request, services, reader, entity_references(task))
@@ -135,5 +157,11 @@ CHANGELOG_HELP = (
     "to start), perPage (default 50), field and type filters; paging by Link headers."
 )
 # The official client asks for the collection with a trailing slash.
-tracker_get("/issues/{key}/changelog", "issue changelog", CHANGELOG_HELP)(issue_changelog)
-tracker_get("/issues/{key}/changelog/", "issue changelog", CHANGELOG_HELP)(issue_changelog)
+for _path in ("/issues/{key}/changelog", "/issues/{key}/changelog/"):
+    tracker_get(
+        _path,
+        "issue changelog",
+        CHANGELOG_HELP,
+        params=changelog.PARAMETERS,
+        schema={"type": "array", "items": {"type": "object"}},
+    )(issue_changelog)

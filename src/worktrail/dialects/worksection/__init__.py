@@ -8,8 +8,17 @@ the action through the query core, render.py shapes the events, errors.py the er
 
 from __future__ import annotations
 
+from ...web.openapi import NO_AUTH, ErrorShape
 from .. import Dialect
-from .errors import OAUTH_PATH, render_error
+from .errors import ERROR_SCHEMA, OAUTH_PATH, render_error
 from .routes import router
 
-DIALECT = Dialect("worksection", router, ("/api/admin/", OAUTH_PATH), render_error)
+DIALECT = Dialect(
+    "worksection",
+    router,
+    ("/api/admin/", OAUTH_PATH),
+    render_error,
+    ErrorShape("application/json", ERROR_SCHEMA),
+    # the admin API is signed with the organization's admin API key (`hash`), not a token
+    security={"/api/admin/": NO_AUTH},
+)

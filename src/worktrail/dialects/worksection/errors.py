@@ -19,6 +19,17 @@ from .. import kit
 
 OAUTH_PATH = "/api/oauth2"
 json_response = kit.JsonResponder("application/json; charset=utf-8")
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["status", "status_code", "message"],
+    "properties": {
+        "status": {"const": "error"},
+        "status_code": {"type": "integer"},
+        "message": {"type": "string"},
+        "message_details": {"type": "string"},
+        "errorDescription": {"type": "string"},
+    },
+}
 
 # Worksection's status codes (official material) and worktrail's choice for unknown actions.
 INVALID_ACTION = 1

@@ -56,11 +56,17 @@ class Params:
             self.values.setdefault(name, value)
 
 
-async def read_params(request: Request) -> Params:
-    """The request's parameters: query string first, then the body."""
+def query_params(request: Request) -> Params:
+    """The parameters of the request's query string."""
     params = Params()
     # Undecodable bytes survive as surrogates, so a signature over them still verifies.
     params.add_encoded(request.scope.get("query_string", b"").decode("utf-8", "surrogateescape"))
+    return params
+
+
+async def read_params(request: Request) -> Params:
+    """The request's parameters: query string first, then the body."""
+    params = query_params(request)
     if request.method == "GET":
         return params
     body = await request.body()  # its size is limited as it is read (web/limits.py)

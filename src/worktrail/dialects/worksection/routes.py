@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import replace
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -24,10 +25,12 @@ from starlette.responses import Response
 from ...errors import NotFound
 from ...model import EntityType, Event, EventQuery, Scope
 from ...query import Reader
+from ...web.openapi import content, parameters, query
 from ...web.services import Services, services_of
 from .. import kit
 from .auth import admin_org_id, oauth_principal
 from .errors import (
+    ERROR_SCHEMA,
     WorksectionError,
     field_required,
     invalid_action,
@@ -35,7 +38,7 @@ from .errors import (
     json_response,
     too_many_requests,
 )
-from .params import Params, read_params
+from .params import Params, query_params, read_params
 from .render import OBJECT_TYPES, RenderContext, referenced_users, render_event, renders
 
 ADMIN_PATHS = ("/api/admin/v2/", "/api/admin/v2", "/api/admin/v2.1", "/api/admin/v2.1/")
@@ -55,8 +58,15 @@ async def admin_api(request: Request) -> Response:
 
 
 async def oauth_api(request: Request) -> Response:
-    params = await read_params(request)
-    return await run_in_threadpool(_oauth_events, services_of(request), request, params)
+    services = services_of(request)
+    try:
+        params = await read_params(request)
+    except WorksectionError:
+        # who asks comes first: without a valid token (in the header or the query string,
+        # the body being unreadable) a client learns nothing of what is wrong with its body
+        await run_in_threadpool(oauth_principal, services, request, query_params(request))
+        raise
+    return await run_in_threadpool(_oauth_events, services, request, params)
 
 
 def _admin_events(services: Services, request: Request, params: Params) -> Response:
@@ -148,6 +158,46 @@ _DESCRIPTION = (
     "Worksection-compatible event history: action=get_events, period (1m..360m, 1h..72h, "
     "1d..30d), optional id_project. Parameters in the query string or a form/JSON body."
 )
+# Worksection answers a mistake in an action's parameters with HTTP 200 and its error
+# envelope, so every value of these parameters is "accepted": they are documented as
+# plain strings, with the values that make an action in their descriptions.
+_PARAMETERS = (
+    query("action", {"type": "string"}, "get_events"),
+    query("period", {"type": "string"}, "1m..360m, 1h..72h or 1d..30d"),
+    query("id_project", {"type": "string"}, "a project id: its events and its tasks'"),
+)
+_ADMIN_PARAMETERS = (
+    *_PARAMETERS,
+    query("hash", {"type": "string"}, "the request's signature with the admin API key"),
+    query("time", {"type": "string"}, "the Unix time the v2.1 signature covers"),
+)
+_BODY = {
+    "required": False,
+    "content": content(
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/json",
+        schema={},
+    ),
+}
+_EVENTS = {
+    "type": "object",
+    "required": ["status", "data"],
+    "properties": {"status": {"const": "ok"}, "data": {"type": "array"}},
+}
+_RESPONSES: dict[int | str, Any] = {
+    200: {
+        "description": "the events, or Worksection's error envelope for a mistake in them",
+        "content": content("application/json", schema={"oneOf": [_EVENTS, ERROR_SCHEMA]}),
+    }
+}
+
+
+def _extra(method: str, params: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    extra = parameters(*params)
+    return {**extra, "requestBody": _BODY} if method == "POST" else extra
+
+
 # One route per path and method: a route serving two methods would give both operations
 # the same OpenAPI id.
 for _method in ("GET", "POST"):
@@ -160,6 +210,8 @@ for _method in ("GET", "POST"):
             summary=f"{_SUMMARY} (admin API key)",
             description=_DESCRIPTION + " Signed with the organization's admin API key.",
             include_in_schema=_path in ("/api/admin/v2/", "/api/admin/v2.1"),
+            openapi_extra=_extra(_method, _ADMIN_PARAMETERS),
+            responses=_RESPONSES,
         )
     for _path in OAUTH_PATHS:
         router.add_api_route(
@@ -170,4 +222,8 @@ for _method in ("GET", "POST"):
             summary=f"{_SUMMARY} (API token)",
             description=_DESCRIPTION + " Authorized with a worktrail API token as Bearer.",
             include_in_schema=_path == "/api/oauth2",
+            openapi_extra=_extra(
+                _method, (*_PARAMETERS, query("access_token", {"type": "string"}, "or Bearer"))
+            ),
+            responses=_RESPONSES,
         )
