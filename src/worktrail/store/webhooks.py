@@ -309,6 +309,22 @@ class WebhookStore:
             ).all()
         return [Claimed(*r) for r in rows]
 
+    def release(self, held: Sequence[Claimed]) -> None:
+        """Give leased messages back unsent (a worker stopping): due again at once."""
+        with self._store.write_connection() as conn:
+            for item in held:
+                conn.execute(
+                    update(t.webhook_messages)
+                    .where(
+                        _m.org_id == item.org_id,
+                        _m.webhook_id == item.webhook_id,
+                        _m.seq == item.seq,
+                        _m.lease == item.lease,
+                        _m.state == PENDING,
+                    )
+                    .values(leased_until=None)
+                )
+
     def record(self, outcomes: Sequence[Outcome]) -> None:
         """Write the attempts, settle their messages and keep each subscription's tally."""
         if not outcomes:
