@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid).
@@ -193,7 +194,17 @@ webhook_messages = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("delivered_at", BigInteger, nullable=True),
     PrimaryKeyConstraint("org_id", "webhook_id", "seq", name="pk_webhook_messages"),
-    Index("ix_webhook_messages_due", "state", "next_attempt_at"),
+    # a subscription's pending messages in the order they go out (WebhookStore.claim);
+    # partial, so it holds only what is still owed, however long the delivered history
+    Index(
+        "ix_webhook_messages_next",
+        "org_id",
+        "webhook_id",
+        "next_attempt_at",
+        "seq",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
 )
 
 # The delivery log: one row per attempt.

@@ -11,10 +11,20 @@ once, and a message's id, (subscription, seq), is the same on every attempt and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from ..model.webhooks import Attempt, Claimed, Cursor, Outcome, Secrets
 from . import schema as t
@@ -247,67 +257,42 @@ class WebhookStore:
 
     # -- delivery ----------------------------------------------------------------------
 
-    def claim(self, now: int, lease_until: int, limit: int, per_webhook: int) -> list[Claimed]:
-        """Lease up to `limit` due messages, at most `per_webhook` of one subscription and
-        none of a subscription that already has that many leased (so that one slow
-        endpoint never takes the place of the others)."""
-        active = (
-            select(_c.webhook_id)
-            .where(_c.org_id == _m.org_id, _c.webhook_id == _m.webhook_id, _c.active.is_(True))
-            .exists()
-        )
-        due = and_(
-            _m.state == PENDING,
-            _m.next_attempt_at <= now,
-            or_(_m.leased_until.is_(None), _m.leased_until < now),
-            active,
-        )
+    def claim(
+        self,
+        now: int,
+        lease_until: int,
+        limit: int,
+        per_webhook: int,
+        held: Mapping[tuple[int, int], int] | None = None,
+    ) -> list[Claimed]:
+        """Lease up to `limit` due messages, first due (then oldest) first, and of each
+        subscription at most `per_webhook` less what the caller already holds of it (keyed
+        by (org_id, webhook_id)), so one slow endpoint never takes the place of the others.
+
+        Each active subscription's due messages are found by an index probe of its own
+        (`ix_webhook_messages_next`), so a claim costs what it leases and the number of
+        active subscriptions, never the backlog."""
+        held = held or {}
         with self._store.write_connection() as conn:
-            busy = conn.execute(
-                select(_m.org_id, _m.webhook_id)
-                .where(_m.state == PENDING, _m.leased_until >= now)
-                .group_by(_m.org_id, _m.webhook_id)
-                .having(func.count() >= per_webhook)
-            ).all()
-            ranked = (
-                select(
-                    _m.org_id,
-                    _m.webhook_id,
-                    _m.seq,
-                    func.row_number()
-                    .over(
-                        partition_by=(_m.org_id, _m.webhook_id),
-                        order_by=(_m.next_attempt_at, _m.seq),
-                    )
-                    .label("rank"),
-                )
-                .where(due)
-                .order_by(_m.next_attempt_at)
-                .limit(limit * 4)
-            )
-            if busy:
-                ranked = ranked.where(
-                    tuple_(_m.org_id, _m.webhook_id).not_in([tuple(b) for b in busy])
-                )
-            picked = ranked.subquery("picked")
-            keys = (
-                select(picked.c.org_id, picked.c.webhook_id, picked.c.seq)
-                .where(picked.c.rank <= per_webhook)
-                .limit(limit)
-            )
-            # Workers claiming at once on PostgreSQL pass over each other's rows instead of
-            # queueing behind them (SQLite has one writer; the clause is dropped there).
-            # A row another worker took meanwhile no longer passes `due` in the UPDATE.
-            key = tuple_(_m.org_id, _m.webhook_id, _m.seq)
-            free = select(_m.org_id, _m.webhook_id, _m.seq).where(key.in_(keys))
-            free = free.with_for_update(skip_locked=True)
-            rows = conn.execute(
-                update(t.webhook_messages)
-                .where(key.in_(free), due)
-                .values(leased_until=lease_until, lease=_m.lease + 1)
-                .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts, _m.lease)
-            ).all()
-        return [Claimed(*r) for r in rows]
+            subs = conn.execute(_ACTIVE).all()
+            found: list[tuple[int, int, int, int]] = []
+            for org_id, webhook_id in subs:
+                room = per_webhook - held.get((org_id, webhook_id), 0)
+                if room > 0:
+                    params = {"org": org_id, "hook": webhook_id, "now": now, "room": room}
+                    found += [(r[0], org_id, webhook_id, r[1]) for r in conn.execute(_DUE, params)]
+            found.sort()
+            chosen: dict[tuple[int, int], list[int]] = {}
+            for _, org_id, webhook_id, seq in found[:limit]:
+                chosen.setdefault((org_id, webhook_id), []).append(seq)
+            claimed = []
+            for (org_id, webhook_id), seqs in chosen.items():
+                params = {
+                    "org": org_id, "hook": webhook_id, "seqs": seqs, "now": now,
+                    "until": lease_until,
+                }  # fmt: skip
+                claimed += [Claimed(*r) for r in conn.execute(_LEASE, params)]
+        return claimed
 
     def release(self, held: Sequence[Claimed]) -> None:
         """Give leased messages back unsent (a worker stopping): due again at once."""
@@ -401,3 +386,43 @@ def _attempt_row(o: Outcome) -> dict[str, Any]:
         "response_body": o.response_body,
         "next_attempt_at": o.next_attempt_at,
     }
+
+
+def _unleased(now: Any) -> ColumnElement[bool]:
+    return or_(_m.leased_until.is_(None), _m.leased_until < now)
+
+
+# The statements of a claim, built once: the active subscriptions; up to `room` of one
+# subscription's due messages, first due (then oldest) first; and the lease of those still
+# free. Workers claiming at once on PostgreSQL pass over each other's rows (SKIP LOCKED;
+# SQLite has one writer and the clause is dropped there); a row another worker took
+# meanwhile no longer passes the UPDATE's own test.
+_ACTIVE = select(_c.org_id, _c.webhook_id).where(_c.active.is_(True))
+_ONE = and_(_m.org_id == bindparam("org"), _m.webhook_id == bindparam("hook"))
+_DUE = (
+    select(_m.next_attempt_at, _m.seq)
+    .where(
+        _ONE,
+        _m.state == PENDING,
+        _m.next_attempt_at <= bindparam("now"),
+        _unleased(bindparam("now")),
+    )
+    .order_by(_m.next_attempt_at, _m.seq)
+    .limit(bindparam("room"))
+)
+_FREE = (
+    select(_m.seq)
+    .where(
+        _ONE,
+        _m.seq.in_(bindparam("seqs", expanding=True)),
+        _m.state == PENDING,
+        _unleased(bindparam("now")),
+    )
+    .with_for_update(skip_locked=True)
+)
+_LEASE = (
+    update(t.webhook_messages)
+    .where(_ONE, _m.seq.in_(_FREE.scalar_subquery()), _m.state == PENDING)
+    .values(leased_until=bindparam("until"), lease=_m.lease + 1)
+    .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts, _m.lease)
+)

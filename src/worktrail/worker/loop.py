@@ -27,7 +27,11 @@ from .dispatch import dispatch_once
 log = logging.getLogger("worktrail.webhooks")
 
 POLL_SECONDS = 0.5  # how soon another process's commits are seen
-LEASE_MARGIN_SECONDS = 5  # a lease outlives the delivery's timeout by this much
+LEASE_MARGIN_SECONDS = 5  # a lease outlives the deliveries it covers by this much
+# Messages held per subscription, as multiples of its concurrency: those in flight and as
+# many again waiting their turn, so the next ones go out the moment an answer comes back
+# instead of after a round trip to the database. A lease covers the wait and the flight.
+DEPTH = 2
 WRITE_EVERY = 0.05  # seconds between batches of outcomes written
 HEARTBEAT_CHECK_SECONDS = 2.0  # how often due heartbeats are looked for
 
@@ -128,13 +132,13 @@ class DeliveryWorker:
             beats = await asyncio.to_thread(heartbeats, self.store, due, self.styles, now)
             for job in beats:
                 self._start(job)
-        room = self.limit - len(self._in_flight)
+        room = DEPTH * self.limit - len(self._in_flight)
         if room <= 0:
             await asyncio.sleep(WRITE_EVERY)
             return True
-        lease = now + int((self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
+        lease = now + int((DEPTH * self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
         claimed = await asyncio.to_thread(
-            self.store.webhooks.claim, now, lease, room, self.per_endpoint
+            self.store.webhooks.claim, now, lease, room, DEPTH * self.per_endpoint, self._busy()
         )
         if not claimed:
             return made > 0
@@ -144,6 +148,14 @@ class DeliveryWorker:
         for job in jobs:
             self._start(job)
         return True
+
+    def _busy(self) -> dict[tuple[int, int], int]:
+        """Messages in flight per subscription, (org_id, webhook_id)."""
+        busy: dict[tuple[int, int], int] = {}
+        for job in self._in_flight.values():
+            key = (job.sub.org_id, job.sub.id)
+            busy[key] = busy.get(key, 0) + len(job.request.seqs)
+        return busy
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self.sender.send(job))

@@ -60,7 +60,13 @@ def upgrade() -> None:
         sa.Column("delivered_at", sa.BigInteger, nullable=True),
         sa.PrimaryKeyConstraint("org_id", "webhook_id", "seq", name="pk_webhook_messages"),
     )
-    op.create_index("ix_webhook_messages_due", "webhook_messages", ["state", "next_attempt_at"])
+    op.create_index(
+        "ix_webhook_messages_next",
+        "webhook_messages",
+        ["org_id", "webhook_id", "next_attempt_at", "seq"],
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    )
     op.create_table(
         "webhook_attempts",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
