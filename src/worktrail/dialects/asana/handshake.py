@@ -52,10 +52,16 @@ def _words(exc: TargetRefused) -> str:
     return exc.detail.replace("'url'", "the target")
 
 
-async def handshake(target: str, secret: str, allow_private: bool) -> None:
+def handshake_seconds(delivery_timeout: float) -> float:
+    """How long the target has to answer the handshake: Asana's 10 seconds, or less where
+    deliveries themselves get less (`webhook_timeout_seconds`)."""
+    return min(HANDSHAKE_SECONDS, delivery_timeout)
+
+
+async def handshake(target: str, secret: str, allow_private: bool, seconds: float) -> None:
     """Send the handshake; 400 in Asana's shape, saying what went wrong, unless the target
-    echoed the secret."""
-    client = DeliveryClient(timeout=HANDSHAKE_SECONDS, allow_private=allow_private)
+    echoed the secret within `seconds`."""
+    client = DeliveryClient(timeout=seconds, allow_private=allow_private)
     try:
         answer = await client.post(target, b"", {"X-Hook-Secret": secret})
     finally:

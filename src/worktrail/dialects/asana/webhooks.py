@@ -36,7 +36,7 @@ from .. import kit
 from . import hook_docs as docs
 from .errors import bad_request, forbidden, json_response, too_many_requests, unknown_object
 from .fields import FieldTree, parse_opt_fields, select
-from .handshake import checked_target, handshake, new_secret
+from .handshake import checked_target, handshake, handshake_seconds, new_secret
 from .hook_filters import check_filters
 from .hook_style import FAILING_FOR, KIND
 from .params import flag, locate, parse_gid, single
@@ -205,7 +205,8 @@ async def create_webhook(
     allow_private = bool(services.settings.webhooks_allow_private)
     target = await run_in_threadpool(checked_target, data["target"], allow_private)
     secret = new_secret()
-    await handshake(target, secret, allow_private)
+    seconds = handshake_seconds(services.settings.webhook_timeout_seconds)
+    await handshake(target, secret, allow_private, seconds)
     values = {
         "kind": KIND,
         "url": target,
