@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import asana
+import asana  # type: ignore[import-untyped]
 import orjson
 import pytest
-from asana.rest import ApiException
+from asana.rest import ApiException  # type: ignore[import-untyped]
 from fastapi.testclient import TestClient
 
 from worktrail.app import create_app
