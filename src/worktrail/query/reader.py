@@ -26,7 +26,7 @@ from ..model import (
     Secrets,
     StoredEvent,
 )
-from ..store import OrgRow, Store, TokenRow
+from ..store import OrgRow, Store, TokenRow, event_from_row
 
 _E = TypeVar("_E", Event, StoredEvent)
 
@@ -87,6 +87,11 @@ class Reader:
         """The entities with these ids, for the names and references a rendering of events
         this reader has read shows: the events were authorized, these are not filtered."""
         return self._store.get_entities(self.org_id, sorted(set(ids)))
+
+    def workspaces_of(self, ids: Iterable[int]) -> dict[int, int]:
+        """The workspace each of these entities lies in now (absent: none), for readers
+        that group what they list by workspace; like `names`, not filtered."""
+        return self._store.workspaces_of(self.org_id, sorted(set(ids)))
 
     def list_entities(
         self,
@@ -288,6 +293,12 @@ def _page(rows: list[_E], query: EventQuery) -> EventPage[_E]:
     events = rows[: query.limit]
     position = events[-1].seq if events else query.after_seq
     return EventPage(events, len(rows) > query.limit, position)
+
+
+def parse_event(event: StoredEvent) -> Event:
+    """A stored row as an Event, for those that look into events offered to them as rows
+    (delivery styles choosing what a subscription gets)."""
+    return event_from_row(event)
 
 
 def run_query(store: Store, query: EventQuery) -> EventPage[Event]:
