@@ -1,4 +1,12 @@
-"""Sections of the README, so tests can run the code it shows."""
+"""Sections of the README, so tests can run the code it shows.
+
+Every shell block of the README (```bash, ```sh) is run by a test, unless the line right
+above it says why not, as an HTML comment (GitHub does not show it)::
+
+    <!-- not run by the tests: it serves until stopped -->
+
+`test_readme.test_every_shell_example_is_run_or_says_why_not` holds the README to that.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+
+# a shell block, and the reason the line above it gives for the tests to leave it out
+SHELL_BLOCK = re.compile(
+    r"(?:^|\n)(?:<!-- not run by the tests: (?P<why>[^\n]*?) -->\n)?"
+    r"```(?:bash|sh)\n(?P<code>.*?)```",
+    re.S,
+)
 
 
 def section(heading: str) -> str:
@@ -25,5 +40,11 @@ def section(heading: str) -> str:
     return "".join(lines[first:])
 
 
-def bash_blocks(text: str) -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+def bash_blocks(text: str, *, not_run: bool = False) -> list[str]:
+    """The shell blocks of `text` that the tests run; with not_run=True, all of them."""
+    return [m["code"] for m in SHELL_BLOCK.finditer(text) if not_run or m["why"] is None]
+
+
+def not_run_blocks(text: str = README) -> dict[str, str]:
+    """The shell blocks the tests leave out, each with the reason the README gives."""
+    return {m["code"]: m["why"] for m in SHELL_BLOCK.finditer(text) if m["why"] is not None}

@@ -42,10 +42,10 @@ class Receiver:
     def answer(self, request: Received) -> tuple[int, bytes, dict[str, str]]:
         with self.lock:
             self.requests.append(request)
-            if self.reply is not None:
-                return self.reply(request)
-            status, body = self.answers.pop(0) if self.answers else self.otherwise
-        return status, body, {}
+            if self.reply is None:
+                status, body = self.answers.pop(0) if self.answers else self.otherwise
+                return status, body, {}
+        return self.reply(request)  # outside the lock: replies may take their time
 
 
 @contextmanager
@@ -60,12 +60,15 @@ def receiver(**kwargs: Any) -> Iterator[Receiver]:
             body = self.rfile.read(length)
             got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             status, answer, headers = state["r"].answer(got)
-            self.send_response(status)
-            for name, value in {"Content-Type": "text/plain", **headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.send_response(status)
+                for name, value in {"Content-Type": "text/plain", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the sender gave up (a timeout) or was killed
 
         def log_message(self, *_args: Any) -> None:
             pass

@@ -78,6 +78,19 @@ def test_verify_detects_tampering(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "BROKEN at seq 2" in result.output
 
 
+def test_tail_refuses_a_scope_that_names_nothing(database_url: str) -> None:
+    db = ["--database-url", database_url]
+    run("org", "create", "--name", "T", "--owner-name", "O", "--owner-email", "o@t.test", *db)
+    # entity 2 is the owner, a user: no project of that id
+    for scope in ("project:2", "task:999999"):
+        result = runner.invoke(app, ["tail", "--scope", scope, "--max-events", "1", *db])
+        assert result.exit_code == 2 and "does not exist" in result.output, result.output
+    followed = runner.invoke(
+        app, ["tail", "--scope", "user:2", "--from-start", "--max-events", "1", *db]
+    )
+    assert followed.exit_code == 0 and "created   user:2" in followed.output, followed.output
+
+
 def test_bad_database_url_is_a_clear_error() -> None:
     result = runner.invoke(app, ["migrate", "--database-url", "mysql://nope"])
     assert result.exit_code == 2 and "sqlite:///" in result.output
@@ -112,7 +125,10 @@ def test_serve_demo_and_tail_follow_new_events(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(2)  # tail starts at the head: only events committed from now on
+        # tail starts at the head: only events committed once it says where it starts
+        assert tail.stderr is not None
+        started = tail.stderr.readline()
+        assert started.startswith("following every event after seq"), started
 
         def write() -> None:
             for i in range(3):

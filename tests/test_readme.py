@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from worktrail.config import SETTINGS
+from worktrail.testing.postgres import PostgresServer
 from worktrail.testing.server import serve
 
 from .live import printed_token
-from .readme import bash_blocks, section
-
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+from .readme import README, ROOT, bash_blocks, not_run_blocks, section
 
 
 def blocks(heading: str) -> list[str]:
@@ -29,31 +30,105 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_quick_start_commands_match_ci() -> None:
-    run_cmd, test_cmd = blocks("## Quick start")
+    run_cmd, test_cmd = bash_blocks(section("## Quick start"), not_run=True)
     assert "worktrail serve --demo" in run_cmd
     ci = (ROOT / ".ci" / "run").read_text()
-    assert test_cmd.strip().split(" && ")[-1] in ci
+    # CI runs the README's line itself, whole, in a fresh virtualenv
+    assert f'TEST_CMD="{test_cmd.strip()}"' in ci
+
+
+def headings_the_tests_read() -> set[str]:
+    """Every README heading a test module names (a string literal that begins one): the
+    tests run the shell blocks of those sections."""
+    outside_code = re.sub(r"```.*?```", "", README, flags=re.S)
+    headings = [line for line in outside_code.splitlines() if re.match(r"#{1,6} ", line)]
+    found: set[str] = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and re.match(r"#{1,6} \S", value):
+                found.update(value for line in headings if line.startswith(value))
+    return found
+
+
+def test_every_shell_example_is_run_or_says_why_not() -> None:
+    run = {code for heading in headings_the_tests_read() for code in blocks(heading)}
+    left_out = not_run_blocks()
+    for code in bash_blocks(README, not_run=True):
+        if code in left_out:
+            assert len(left_out[code]) > 10, f"say why this block is not run:\n{code}"
+        else:
+            assert code in run, f"no test runs this README block; run it or say why not:\n{code}"
+    assert len(left_out) <= 5, "most examples should run"
+
+
+def worktrail_on_path(bin_dir: Path) -> dict[str, str]:
+    """The environment of a README block: `worktrail` is this checkout's command, and no
+    database URL is set, so that the commands find the store as a reader's shell would."""
+    bin_dir.mkdir()
+    command = bin_dir / "worktrail"
+    command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m worktrail.cli "$@"\n')
+    command.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKTRAIL_")}
+    return {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
+
+
+def run_script(blocks: list[str], env: dict[str, str], cwd: Path) -> str:
+    # no pipefail: `curl … | head` legitimately ends with a closed pipe
+    script = "set -eu\n" + "\n".join(blocks)
+    # every curl must succeed on HTTP status too
+    script = script.replace("curl -s ", "curl -sf ")
+    result = subprocess.run(
+        ["bash", "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
 
 
 @pytest.mark.slow
 def test_api_tour_runs_against_a_live_demo_server(tmp_path: Path) -> None:
-    [tour] = blocks("## A tour of the native API")
-    url = f"sqlite:///{tmp_path / 'tour.db'}"
+    tour = blocks("## A tour of the native API")
+    assert any("worktrail tail" in block for block in tour)
+    env = worktrail_on_path(tmp_path / "bin")
+    # the quick start's store: ./worktrail.db where the server runs
+    url = f"sqlite:///{tmp_path / 'worktrail.db'}"
     with serve(url, tmp_path, "--demo", "--demo-events", "3000") as server:
-        token = printed_token(server.output())
-        # no pipefail: `curl … | head` legitimately ends with a closed pipe
-        script = "set -eu\n" + tour.replace("http://127.0.0.1:8000", server.base_url)
-        # every curl must succeed on HTTP status too
-        script = script.replace("curl -s ", "curl -sf ")
-        result = subprocess.run(
-            ["bash", "-c", script],
-            env={**os.environ, "TOKEN": token},
-            cwd=tmp_path,
+        script = [block.replace("http://127.0.0.1:8000", server.base_url) for block in tour]
+        out = run_script(script, {**env, "TOKEN": printed_token(server.output())}, tmp_path)
+    assert '"action":"closed"' in out
+    assert '"status":"recorded"' in out
+    assert (tmp_path / "project-history.csv").read_text().startswith("id,seq,occurred_at")
+    # tail's lines: seq, when, who, what (the JSON printed before has no final newline)
+    tailed = re.findall(r"\s\d+ \d{4}-\d\d-\d\dT[\d:.]+Z .*", out)
+    assert len(tailed) == 5, out[-2000:]
+    assert "created   project" in tailed[0]  # the project's history begins with the project
+    local, remote = tmp_path / "project-local.csv", tmp_path / "project-remote.csv"
+    assert local.read_bytes() == remote.read_bytes()
+    assert local.read_text().startswith("id,seq,occurred_at")
+    assert "Write release notes" in local.read_text()  # the tour's own task
+
+
+def test_running_on_postgresql(postgres_server: PostgresServer | None, tmp_path: Path) -> None:
+    [setup] = blocks("## Running on PostgreSQL")
+    if postgres_server is None:
+        pytest.skip("PostgreSQL is not available")
+    name = f"wt_readme_{os.getpid()}"
+    url = postgres_server.create_database(name)  # empty, as a new server's database is
+    try:
+        script = setup.replace("postgresql://worktrail@db.internal/worktrail", url)
+        assert script != setup
+        env = worktrail_on_path(tmp_path / "bin")
+        out = run_script([script], env, tmp_path)
+        assert "Schema upgraded from empty to" in out
+        assert printed_token(out).startswith("wt_")
+        listed = subprocess.run(
+            ["worktrail", "org", "list", "--database-url", url],
+            env=env,
             capture_output=True,
             text=True,
             timeout=120,
         )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert '"action":"closed"' in result.stdout
-    assert '"status":"recorded"' in result.stdout
-    assert (tmp_path / "project-history.csv").read_text().startswith("id,seq,occurred_at")
+        assert listed.returncode == 0 and "Acme" in listed.stdout
+        assert list(tmp_path.iterdir()) == [tmp_path / "bin"]  # no SQLite file on the side
+    finally:
+        postgres_server.drop_database(name)

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +19,7 @@ from worktrail.config import Settings
 from worktrail.dialects.worksection import render as ws_render
 from worktrail.dialects.worksection import routes as ws_routes
 from worktrail.dialects.worksection.auth import md5_signature
+from worktrail.diff import now_micros
 from worktrail.model import Action, EntityType, Event, Scope
 from worktrail.store import Store
 from worktrail.write import create_organization
@@ -186,17 +186,26 @@ def test_parameters_in_a_form_json_or_multipart_body(org: Org, tree: Tree) -> No
 # -- the v2.1 HMAC hash and the SDK's Admin header --------------------------------------
 
 
-def test_v21_hash_with_time(org: Org, tree: Tree) -> None:
+def pin_clock(org: Org, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Stop the server's clock at the next whole second (after every event made so far, so
+    that `period` windows still hold them) and return it in seconds. Signatures over the
+    time are then checked against the very second they were made for, however long the
+    requests take: the five-minute window's edges are exact."""
+    second = now_micros() // 1_000_000 + 1
+    monkeypatch.setattr(org.services, "clock", lambda: second * 1_000_000)
+    return second
+
+
+def test_v21_hash_with_time(org: Org, tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
     key = admin_key(org)
+    now = pin_clock(org, monkeypatch)
     for path in ("/api/admin/v2.1", "/api/admin/v2.1/", "/api/admin/v2/"):
-        now = int(time.time())
         url = f"{path}?action=get_events&period=1d&time={now}&hash={sha(key, f'get_events:{now}')}"
         assert len(ws(org.client, url)["data"]) == 4, path
-    now = int(time.time())
     base = "/api/admin/v2.1?action=get_events&period=1d"
-    almost = now - 280
-    ok = f"{base}&time={almost}&hash={sha(key, f'get_events:{almost}')}"
-    assert ws(org.client, ok)["status"] == "ok"
+    for edge in (now - 300, now + 300):
+        ok = f"{base}&time={edge}&hash={sha(key, f'get_events:{edge}')}"
+        assert ws(org.client, ok)["status"] == "ok", edge
     for stale in (now - 301, now + 301):
         url = f"{base}&time={stale}&hash={sha(key, f'get_events:{stale}')}"
         error(ws(org.client, url), 2, "time")
@@ -208,27 +217,31 @@ def test_v21_hash_with_time(org: Org, tree: Tree) -> None:
     error(ws(org.client, f"{base}&time={now}"), 2, "hash")
 
 
-def admin_header(key: str, action: str = "get_events", at: int | None = None) -> dict[str, str]:
-    stamp = int(time.time()) if at is None else at
-    return {"Authorization": f"Admin {stamp}_{sha(key, f'{action}:{stamp}')}"}
+def admin_header(key: str, at: int, action: str = "get_events") -> dict[str, str]:
+    return {"Authorization": f"Admin {at}_{sha(key, f'{action}:{at}')}"}
 
 
-def test_admin_header_as_the_official_sdk_sends_it(org: Org, tree: Tree) -> None:
+def test_admin_header_as_the_official_sdk_sends_it(
+    org: Org, tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = admin_key(org)
+    now = pin_clock(org, monkeypatch)
     url = "/api/admin/v2?action=get_events"
     body = {"period": "1d", "id_project": tree.project}
-    response = org.client.post(url, json=body, headers=admin_header(key))
+    response = org.client.post(url, json=body, headers=admin_header(key, now))
     assert response.status_code == 200 and response.json()["status"] == "ok"
     assert len(response.json()["data"]) == 4
-    now = int(time.time())
+    for edge in (now - 300, now + 300):
+        headers = admin_header(key, edge)
+        assert ws(org.client, url, method="POST", json=body, headers=headers)["status"] == "ok"
     for headers in (
-        admin_header(key, at=now - 301),
-        admin_header(key, at=now + 400),
+        admin_header(key, now - 301),
+        admin_header(key, now + 301),
     ):
         error(ws(org.client, url, method="POST", json=body, headers=headers), 2, "time")
     for headers in (
-        admin_header("f" * 32),
-        admin_header(key, action="get_tasks"),
+        admin_header("f" * 32, now),
+        admin_header(key, now, action="get_tasks"),
         {"Authorization": "Admin"},
         {"Authorization": f"Admin {now}"},
         {"Authorization": f"Admin {now}_nothex"},
@@ -237,7 +250,8 @@ def test_admin_header_as_the_official_sdk_sends_it(org: Org, tree: Tree) -> None
     error(ws(org.client, url, method="POST", json=body), 2, "hash")
 
 
-def test_no_path_redirects(org: Org) -> None:
+def test_no_path_redirects(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = pin_clock(org, monkeypatch)
     schema = org.client.get("/openapi.json")
     assert schema.status_code == 200 and "/api/admin/v2/" in schema.json()["paths"]
     key = admin_key(org)
@@ -247,7 +261,7 @@ def test_no_path_redirects(org: Org) -> None:
             response = org.client.request(
                 method,
                 f"{path}?action=get_events&period=1d",
-                headers=admin_header(key),
+                headers=admin_header(key, now),
                 follow_redirects=False,
             )
             assert response.status_code == 200, (method, path, response.status_code)

@@ -16,6 +16,7 @@ from .api import entities, events, ingest, organization, stream, tokens, webhook
 from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
+from .web.docs import install_docs
 from .web.limits import BodyLimits, RequestLimitsMiddleware
 from .web.methods import HttpMethodsMiddleware
 from .web.middleware import RequestContextMiddleware
@@ -55,9 +56,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         version=__version__,
         description="Event history and audit trail for work-management data.",
         lifespan=lifespan,
+        # served by install_docs from packaged assets, not from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = Services.create(settings, store)
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(stream.router)  # before /events/{id}
     app.include_router(events.router)
     app.include_router(ingest.router)

@@ -1,4 +1,8 @@
-"""The `worktrail` command: serve, demo, migrate, org, token, tail, verify, bench."""
+"""The `worktrail` command: serve, demo, migrate, org, token, webhooks, worker, tail, export,
+verify, bench.
+
+serve, migrate, demo and org create may create a store; the others open an existing one
+(cli_store)."""
 
 from __future__ import annotations
 
@@ -8,15 +12,20 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from .config import SETTINGS, ConfigError, Settings, load_settings
+from .cli_export import export
+from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
+from .cli_store import open_store as _store
+from .cli_store import pick_org as _org
+from .cli_store import settings_for as _settings
+from .cli_webhooks import webhooks_app, worker
+from .config import SETTINGS
 from .diff import micros_to_iso
 from .errors import WorktrailError
 from .model import Event
-from .store import Store, TokenRow, open_store
+from .store import Store, TokenRow, describe
 
 app = typer.Typer(
     help="worktrail: event history and audit trail for work-management data.",
@@ -27,68 +36,15 @@ token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_h
 org_app = typer.Typer(help="Create and inspect organizations.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
-console = Console()
-err = Console(stderr=True)
-_opened: list[Store] = []
+app.add_typer(webhooks_app, name="webhooks")
+app.command()(export)
+app.command()(worker)
 
 
 @app.callback()
 def _main(ctx: typer.Context) -> None:
     """Close every store a command opened when it ends."""
-
-    def close_all() -> None:
-        while _opened:
-            _opened.pop().close()
-
-    ctx.call_on_close(close_all)
-
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="sqlite:///path.db or postgresql://... (default: WORKTRAIL_DATABASE_URL, then "
-        "sqlite:///worktrail.db)",
-        show_default=False,
-    ),
-]
-OrgOption = Annotated[
-    int | None, typer.Option("--org", help="Organization id (default: the first).")
-]
-
-
-def _settings(database_url: str | None, **overrides: object) -> Settings:
-    try:
-        return load_settings().with_overrides(database_url=database_url, **overrides)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-def _store(settings: Settings, migrate: bool = True) -> Store:
-    """Open (and migrate) the store; it is closed when the command ends."""
-    try:
-        store = open_store(settings)
-        _opened.append(store)
-        if migrate:
-            store.migrate()
-    except (ConfigError, WorktrailError, ValueError) as exc:
-        err.print(f"[red]cannot open the database:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    return store
-
-
-def _org(store: Store, org: int | None) -> int:
-    orgs = store.list_orgs()
-    if not orgs:
-        err.print("[red]no organization yet:[/red] run `worktrail demo` or `worktrail org create`")
-        raise typer.Exit(2)
-    if org is None:
-        return orgs[0].id
-    if org not in {o.id for o in orgs}:
-        err.print(f"[red]organization {org} does not exist[/red]")
-        raise typer.Exit(2)
-    return org
+    ctx.call_on_close(close_stores)
 
 
 def _progress() -> Progress:
@@ -138,12 +94,12 @@ def serve(
     from .auth import create_token
 
     settings = _settings(database_url, host=host, port=port)
-    store = _store(settings)
+    store = _store(settings, create=True)
     if demo:
         orgs = store.list_orgs()
         if orgs:
             org_id = orgs[0].id
-            owner = _owner_of(store, org_id)
+            owner = owner_of(store, org_id)
         else:
             org_id, owner = _load_demo(store, demo_events)
         _, token = create_token(store, org_id, owner, "serve --demo")
@@ -185,20 +141,6 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _owner_of(store: Store, org_id: int) -> int:
-    from .model import EntityType
-
-    after = None
-    while True:
-        users = store.list_entities(org_id, EntityType.USER, after_id=after, limit=500)
-        for user in users:
-            if user.state.get("role") == "owner":
-                return user.id
-        if len(users) < 500:
-            raise typer.Exit(2)
-        after = users[-1].id
-
-
 @app.command()
 def demo(
     events: Annotated[int, typer.Option(help="How many events to write (1,000,000 and more).")] = (
@@ -209,7 +151,7 @@ def demo(
     """Add a realistic demo organization with weeks of activity, and print an owner token."""
     from .auth import create_token
 
-    store = _store(_settings(database_url))
+    store = _store(_settings(database_url), create=True)
     started = time.perf_counter()
     org_id, owner = _load_demo(store, events)
     elapsed = time.perf_counter() - started
@@ -221,14 +163,18 @@ def demo(
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
-    store = _store(_settings(database_url), migrate=False)
+    settings = _settings(database_url)
+    store = _store(settings, create=True, migrate=False)
     before = store.schema_revision()
     store.migrate()
     after = store.schema_revision()
+    where = describe(settings.database_url)
     if before == after:
-        console.print(f"Schema is up to date (revision {after}).")
+        console.print(f"Schema is up to date (revision {after}) at {where}.", soft_wrap=True)
     else:
-        console.print(f"Schema upgraded from {before or 'empty'} to {after}.")
+        console.print(
+            f"Schema upgraded from {before or 'empty'} to {after} at {where}.", soft_wrap=True
+        )
 
 
 @org_app.command("create")
@@ -243,7 +189,8 @@ def org_create(
     from .auth import create_token
     from .write import create_organization
 
-    store = _store(_settings(database_url))
+    # a new organization may start a new store: the command says so when it does
+    store = _store(_settings(database_url), create=True)
     try:
         created = create_organization(store, name, owner_name, owner_email, timezone)
     except WorktrailError as exc:
@@ -316,7 +263,7 @@ def token_create(
     expires = now_micros() + expires_in_days * DAY_MICROS if expires_in_days else None
     try:
         token_id, token = create_token(
-            store, org_id, user or _owner_of(store, org_id), _token_name(name), expires
+            store, org_id, user or owner_of(store, org_id), _token_name(name), expires
         )
     except WorktrailError as exc:
         err.print(f"[red]{exc.detail}[/red]")
@@ -465,6 +412,12 @@ def tail(
     store = _store(_settings(database_url))
     org_id = _org(store, org)
     reader = Reader.whole(store, org_id)
+    if parsed_scope is not None:
+        try:  # a scope that names nothing would wait for events forever
+            reader.scope(parsed_scope)
+        except WorktrailError as exc:
+            err.print(f"[red]--scope: {exc.detail}[/red]")
+            raise typer.Exit(2) from exc
     query = EventQuery(org_id=org_id, scope=parsed_scope, ascending=True, limit=500)
     codec = CursorCodec(store.server_secret())
     if cursor:
@@ -475,6 +428,8 @@ def tail(
             raise typer.Exit(2) from exc
     else:
         position = 0 if from_start else reader.head()
+    # where it starts, before the first poll: events committed from now on are shown
+    err.print(f"following {scope or 'every event'} after seq {position} (Ctrl-C stops)")
     seen = 0
     try:
         while max_events is None or seen < max_events:

@@ -15,8 +15,10 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.datastructures import QueryParams
 from starlette.responses import Response, StreamingResponse
 
+from ..config import Settings
 from ..errors import BadRequest, NotFound
 from ..model import Action, EntityType, EventQuery, Scope, StoredEvent, split_event_id
 from ..query import Reader, decode_position, encode_position
@@ -80,17 +82,26 @@ def parse_history_request(
     qp = request.query_params
     p.reject_unknown(qp, QUERY_PARAMS)
     fmt = negotiate(request)
+    query = history_query(qp, services.settings, org_id, path_scope)
+    return HistoryRequest(query, p.single(qp, "cursor") or None, fmt, "limit" in qp)
+
+
+def history_query(
+    qp: QueryParams, settings: Settings, org_id: int, path_scope: Scope | None = None
+) -> EventQuery:
+    """The filters, order and page size of a history request, checked, as an EventQuery.
+    `worktrail export` reads its options through here too, so both select the same events
+    and refuse the same values with the same words."""
     scope = p.scope_param(qp)
     order = p.single(qp, "order") or "newest"
     if order not in ("newest", "oldest"):
         raise BadRequest("'order' must be newest or oldest")
-    settings = services.settings
     limit = p.int_param(qp, "limit", settings.page_limit_default, 1, settings.page_limit_max)
     occurred_from = p.time_param(qp, "occurred_after")
     occurred_to = p.time_param(qp, "occurred_before")
     if occurred_from is not None and occurred_to is not None and occurred_from >= occurred_to:
         raise BadRequest("'occurred_after' must be earlier than 'occurred_before'")
-    query = EventQuery(
+    return EventQuery(
         org_id=org_id,
         scope=path_scope if path_scope is not None else scope,
         descendants=p.bool_param(qp, "descendants", True),
@@ -102,7 +113,6 @@ def parse_history_request(
         ascending=order == "oldest",
         limit=limit or settings.page_limit_default,
     )
-    return HistoryRequest(query, p.single(qp, "cursor") or None, fmt, "limit" in qp)
 
 
 def authorized_query(services: Services, reader: Reader, asked: HistoryRequest) -> EventQuery:

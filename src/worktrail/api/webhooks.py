@@ -30,13 +30,19 @@ from starlette.responses import Response
 from ..auth import check_admin
 from ..delivery import signing
 from ..delivery.client import DeliveryClient
-from ..delivery.filters import check_filter, to_query
-from ..delivery.guard import check_url
+from ..delivery.filters import to_query
 from ..delivery.styles import ROTATION_OVERLAP, Subscription, message_id, signing_keys
+from ..delivery.subscriptions import (
+    SIGNINGS,
+    UPDATE_KEYS,
+    new_key,
+    new_subscription,
+    subscription_values,
+)
 from ..diff import micros_to_iso
-from ..errors import InvalidInput, NotFound
-from ..model import MAX_ID, Attempt, Cursor, EntityRow, Outcome, Scope, Secrets, event_id
-from ..query import EntityHidden, Reader, decode_position
+from ..errors import InvalidInput
+from ..model import MAX_ID, Attempt, Cursor, EntityRow, Outcome, Secrets, event_id
+from ..query import Reader, decode_position
 from ..web import params as p
 from ..web.deps import PrincipalDep, ReaderDep, ServicesDep
 from ..web.jsonbody import json_object
@@ -48,7 +54,6 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 JsonObject = Annotated[dict[str, Any], Depends(json_object)]
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID)]
-SIGNINGS = ("hmac", "ed25519")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -122,43 +127,8 @@ def attempt_json(row: Attempt) -> dict[str, Any]:
     }
 
 
-# -- reading bodies ------------------------------------------------------------------------
-
-CREATE_KEYS = ("url", "description", "filter", "signing")
-UPDATE_KEYS = ("url", "description", "filter", "status")
-
-
-def _settings(
-    services: Services, reader: Reader, body: dict[str, Any], keys: tuple[str, ...]
-) -> dict[str, Any]:
-    unknown = sorted(set(body) - set(keys))
-    if unknown:
-        raise InvalidInput(
-            f"unknown field(s): {', '.join(unknown)}; known: {', '.join(keys)}", field=unknown[0]
-        )
-    out: dict[str, Any] = {}
-    if "url" in body:
-        out["url"] = check_url(body["url"], bool(services.settings.webhooks_allow_private))
-    if "description" in body:
-        out["description"] = body["description"]
-    if "filter" in body:
-        out["filter"] = check_filter(body["filter"])
-        if out["filter"].get("scope"):
-            _check_scope(reader, out["filter"]["scope"])
-    if "status" in body:
-        if body["status"] not in ("active", "paused"):
-            raise InvalidInput("'status' must be active or paused", field="status")
-        out["status"] = body["status"]
-    return out
-
-
-def _check_scope(reader: Reader, scope: str) -> None:
-    try:
-        reader.scope(Scope.parse(scope))
-    except (NotFound, EntityHidden):
-        raise InvalidInput(
-            f"filter 'scope' {scope} names nothing in this organization", field="filter"
-        ) from None
+def _private(services: Services) -> bool:
+    return bool(services.settings.webhooks_allow_private)
 
 
 # -- routes --------------------------------------------------------------------------------
@@ -186,14 +156,7 @@ def create_webhook(
     principal: PrincipalDep, body: JsonObject, services: ServicesDep, reader: ReaderDep
 ) -> Response:
     check_admin(principal)
-    if "url" not in body:
-        raise InvalidInput("'url' is required", field="url")
-    values = _settings(services, reader, body, CREATE_KEYS)
-    choice = body.get("signing", "hmac")
-    if choice not in SIGNINGS:
-        raise InvalidInput("'signing' must be hmac or ed25519", field="signing")
-    secret = signing.new_signing_key() if choice == "ed25519" else signing.new_secret()
-    values.update(kind="native", signing=choice)
+    values, secret = new_subscription(body, reader=reader, allow_private=_private(services))
     result = services.writer.create_webhook(principal, values, secret)
     return json_response({"data": _shown(reader, result.entity, secret)}, 201)
 
@@ -260,7 +223,7 @@ def update_webhook(
     reader: ReaderDep,
 ) -> Response:
     check_admin(principal)
-    values = _settings(services, reader, body, UPDATE_KEYS)
+    values = subscription_values(body, UPDATE_KEYS, reader=reader, allow_private=_private(services))
     result = services.writer.update_webhook(principal, webhook_id, values)
     return json_response({"data": _shown(reader, result.entity)})
 
@@ -280,8 +243,7 @@ def rotate_secret(
 ) -> Response:
     check_admin(principal)
     entity = reader.webhook(webhook_id)
-    ed25519 = entity.state.get("signing") == "ed25519"
-    secret = signing.new_signing_key() if ed25519 else signing.new_secret()
+    secret = new_key(str(entity.state.get("signing") or "hmac"))
     keep_until = services.clock() + ROTATION_OVERLAP
     entity = services.writer.rotate_webhook_secret(principal, webhook_id, secret, keep_until)
     return json_response({"data": _shown(reader, entity, secret)})

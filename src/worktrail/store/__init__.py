@@ -3,14 +3,38 @@ knows which database it is talking to, or builds SQL."""
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
+
 from ..config import ConfigError, Settings
+from ..errors import StoreError
 from .base import Store
+from .location import StoreMissing, describe
+from .location import require_file as _require_file
 from .rows import LocatedEntity, OrgRow, TokenChanges, TokenRow, TokenUser, event_from_row
 from .writing import WriteTransaction
 
 
-def open_store(settings: Settings) -> Store:
-    """Open the store the database URL names (sqlite:/// or postgresql://)."""
+def open_store(settings: Settings, *, create: bool = True) -> Store:
+    """Open the store the database URL names (sqlite:/// or postgresql://).
+
+    With create=False, open only a store that exists: an SQLite file, or a database with
+    worktrail's schema; otherwise StoreMissing, and nothing was created."""
+    if create:
+        return _open(settings)
+    _require_file(settings.database_url)
+    store = _open(settings)
+    try:
+        revision = store.schema_revision()
+    except DBAPIError as exc:
+        store.close()
+        raise StoreError(f"cannot read {describe(store.url)}: {exc.orig}") from exc
+    if revision is None:
+        store.close()
+        raise StoreMissing(describe(store.url), "it holds no worktrail schema")
+    return store
+
+
+def _open(settings: Settings) -> Store:
     url = settings.database_url
     if url.startswith("sqlite"):
         from .sqlite import SQLiteStore
@@ -29,10 +53,12 @@ __all__ = [
     "LocatedEntity",
     "OrgRow",
     "Store",
+    "StoreMissing",
     "TokenChanges",
     "TokenRow",
     "TokenUser",
     "WriteTransaction",
+    "describe",
     "event_from_row",
     "open_store",
 ]

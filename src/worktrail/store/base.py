@@ -90,6 +90,17 @@ class Store:
         (live feeds wake at once instead of waiting for their next poll)."""
         self._commit_listeners.append(listener)
 
+    def watch_commits(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
+        """Call `listener(org_id)` after commits of every process that appended events,
+        where the database can tell (PostgreSQL's LISTEN/NOTIFY); returns how to stop
+        watching, or None where it cannot (SQLite: other processes are seen by polling).
+        `listener(0)` means: look at every organization (notices may have been missed)."""
+        return None
+
+    def _announce(self, conn: Connection, org_id: int) -> None:
+        """Tell other processes, on commit, that `org_id` has new events (see
+        watch_commits); nothing where the database cannot."""
+
     def _committed(self, org_id: int) -> None:
         for listener in self._commit_listeners:
             listener(org_id)
@@ -220,6 +231,8 @@ class Store:
             tx.now = max(tx.now, head.recorded or 0)
             yield tx
             tx.flush()
+            if tx.last_seq != head.last_seq:
+                self._announce(conn, org_id)
         if tx.last_seq != head.last_seq:
             self._committed(org_id)
 

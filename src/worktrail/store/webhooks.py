@@ -295,13 +295,35 @@ class WebhookStore:
                 .where(picked.c.rank <= per_webhook)
                 .limit(limit)
             )
+            # Workers claiming at once on PostgreSQL pass over each other's rows instead of
+            # queueing behind them (SQLite has one writer; the clause is dropped there).
+            # A row another worker took meanwhile no longer passes `due` in the UPDATE.
+            key = tuple_(_m.org_id, _m.webhook_id, _m.seq)
+            free = select(_m.org_id, _m.webhook_id, _m.seq).where(key.in_(keys))
+            free = free.with_for_update(skip_locked=True)
             rows = conn.execute(
                 update(t.webhook_messages)
-                .where(tuple_(_m.org_id, _m.webhook_id, _m.seq).in_(keys), due)
+                .where(key.in_(free), due)
                 .values(leased_until=lease_until, lease=_m.lease + 1)
                 .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts, _m.lease)
             ).all()
         return [Claimed(*r) for r in rows]
+
+    def release(self, held: Sequence[Claimed]) -> None:
+        """Give leased messages back unsent (a worker stopping): due again at once."""
+        with self._store.write_connection() as conn:
+            for item in held:
+                conn.execute(
+                    update(t.webhook_messages)
+                    .where(
+                        _m.org_id == item.org_id,
+                        _m.webhook_id == item.webhook_id,
+                        _m.seq == item.seq,
+                        _m.lease == item.lease,
+                        _m.state == PENDING,
+                    )
+                    .values(leased_until=None)
+                )
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
         """Write the attempts, settle their messages and keep each subscription's tally."""

@@ -13,7 +13,8 @@ outside everything else) gets:
   no shared or browser cache should keep it.
 - `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'` on everything but
   HTML: a JSON answer opened in a browser loads nothing. The HTML pages (the OpenAPI docs
-  at /docs and /redoc) load their script from a CDN and keep the browser's default.
+  at /docs and /redoc, web/docs.py) load their scripts and styles from this server, one
+  of them inline, and keep the browser's default.
 
 A header a route set itself is left as it is.
 

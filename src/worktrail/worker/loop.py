@@ -1,5 +1,6 @@
 """The worker's loop: dispatch, lease due messages, send them, write the outcomes — woken
-at once by commits of its own process, and by polling for those of others.
+at once by commits: of its own process directly, of others through the database where it
+can tell (PostgreSQL's LISTEN/NOTIFY, Store.watch_commits), by polling otherwise.
 
 Sending never waits for a whole batch: each request is a task of its own, outcomes are
 written in batches by a writer task, and new messages are leased while earlier ones are in
@@ -26,7 +27,7 @@ from .dispatch import dispatch_once
 log = logging.getLogger("worktrail.webhooks")
 
 POLL_SECONDS = 0.5  # how soon another process's commits are seen
-LEASE_MARGIN_SECONDS = 30  # a lease outlives the delivery's timeout by this much
+LEASE_MARGIN_SECONDS = 5  # a lease outlives the delivery's timeout by this much
 WRITE_EVERY = 0.05  # seconds between batches of outcomes written
 HEARTBEAT_CHECK_SECONDS = 2.0  # how often due heartbeats are looked for
 
@@ -74,7 +75,7 @@ class DeliveryWorker:
         self._next_heartbeat_check = 0
         self._wake = asyncio.Event()
         self._stopping = False
-        self._in_flight: set[asyncio.Task[Settled]] = set()
+        self._in_flight: dict[asyncio.Task[Settled], Job] = {}
         self._done: list[Settled] = []
 
     def wake(self, _org_id: int = 0) -> None:
@@ -89,6 +90,7 @@ class DeliveryWorker:
         """Deliver until `stop()`; then let what is in flight finish (up to `grace` s)."""
         self._loop = asyncio.get_running_loop()
         self.store.add_commit_listener(self.wake)
+        unwatch = self.store.watch_commits(self.wake)  # other processes' commits
         writer = asyncio.create_task(self._write_outcomes())
         try:
             while not self._stopping:
@@ -100,11 +102,14 @@ class DeliveryWorker:
         finally:
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=grace)
+            await self._release_unfinished()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             await self._flush()
             await self.client.close()
+            if unwatch is not None:
+                await asyncio.to_thread(unwatch)
 
     def stop(self) -> None:
         self._stopping = True
@@ -142,11 +147,11 @@ class DeliveryWorker:
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self.sender.send(job))
-        self._in_flight.add(task)
+        self._in_flight[task] = job
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[Settled]) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         if task.cancelled():
             return
         error = task.exception()
@@ -155,6 +160,18 @@ class DeliveryWorker:
             return
         self._done.append(task.result())
         self._wake.set()
+
+    async def _release_unfinished(self) -> None:
+        """Give back what is still in flight after the grace period, so that another
+        worker delivers it at once rather than when its lease runs out."""
+        held = [c for job in self._in_flight.values() for c in job.held.values()]
+        for task in list(self._in_flight):
+            task.cancel()
+        if held:
+            try:
+                await asyncio.to_thread(self.store.webhooks.release, held)
+            except Exception:  # the database is away: the leases run out instead
+                log.exception("could not release %d deliveries in flight", len(held))
 
     async def _write_outcomes(self) -> None:
         while True:
