@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import orjson
 import pytest
@@ -116,8 +117,11 @@ def canonical(records: list[dict[str, Any]]) -> list[bytes]:
 
 @pytest.fixture
 def loopback(settings: Settings, store: Store) -> Iterator[Org]:
-    """An organization on an app that may send to loopback, without a delivery worker."""
-    configured = make_settings(settings.database_url, webhooks_allow_private=1)
+    """An organization on an app that may send to loopback, without a delivery worker;
+    endpoints have a second to answer (Worksection's five, shortened by the setting)."""
+    configured = make_settings(
+        settings.database_url, webhooks_allow_private=1, webhook_timeout_seconds=1
+    )
     with TestClient(create_app(configured, store), raise_server_exceptions=False) as client:
         yield new_org(store, client, "Acme")
 
@@ -176,6 +180,89 @@ def test_add_list_and_delete_a_webhook(loopback: Org) -> None:
     error(call(org, "delete_webhook", id=str(webhook_id)), 10, "WebHook not found")
 
 
+# -- every way the admin API is signed ----------------------------------------------------
+
+
+def _md5_as_sent(org: Org, action: str, params: dict[str, str]) -> Any:
+    query = urlencode({"action": action, **params})  # percent-encoded: ':' and '/' of a URL
+    signature = hashlib.md5((query + admin_key(org)).encode()).hexdigest()
+    return org.client.post(f"/api/admin/v2/?{query}&hash={signature}")
+
+
+def _md5_decoded(org: Org, action: str, params: dict[str, str]) -> Any:
+    query = urlencode({"action": action, **params})
+    signature = hashlib.md5((unquote_plus(query) + admin_key(org)).encode()).hexdigest()
+    return org.client.get(f"/api/admin/v2?{query}&hash={signature}")
+
+
+def _form_body(org: Org, action: str, params: dict[str, str]) -> Any:
+    body = urlencode({"action": action, **params})
+    signature = hashlib.md5((body + admin_key(org)).encode()).hexdigest()
+    return org.client.post(
+        f"/api/admin/v2/?hash={signature}",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def _v21_hash(org: Org, action: str, params: dict[str, str]) -> Any:
+    stamp = str(int(time.time()))
+    signature = hmac.new(
+        admin_key(org).encode(), f"{action}:{stamp}".encode(), hashlib.sha256
+    ).hexdigest()
+    query = urlencode({"action": action, **params, "time": stamp, "hash": signature})
+    return org.client.post(f"/api/admin/v2.1?{query}")
+
+
+def _sdk_header(org: Org, action: str, params: dict[str, str]) -> Any:
+    """As the official Python SDK: action in the query, the rest a JSON body, an Admin
+    header with the HMAC over action and time."""
+    stamp = str(int(time.time()))
+    signature = hmac.new(
+        admin_key(org).encode(), f"{action}:{stamp}".encode(), hashlib.sha256
+    ).hexdigest()
+    return org.client.post(
+        f"/api/admin/v2?action={action}",
+        json=params,
+        headers={"Authorization": f"Admin {stamp}_{signature}"},
+    )
+
+
+SIGNERS: dict[str, Callable[[Org, str, dict[str, str]], Any]] = {
+    "md5 as sent": _md5_as_sent,
+    "md5 percent-decoded": _md5_decoded,
+    "md5 over a form body": _form_body,
+    "v2.1 hash and time": _v21_hash,
+    "SDK Admin header": _sdk_header,
+}
+
+
+@pytest.mark.parametrize("signer", SIGNERS.values(), ids=SIGNERS.keys())
+def test_every_signing_variant_adds_lists_and_deletes(
+    loopback: Org, signer: Callable[[Org, str, dict[str, str]], Any]
+) -> None:
+    def signed(action: str, **params: str) -> Any:
+        response = signer(loopback, action, params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with receiver(otherwise=(200, OK)) as hook:
+        added = signed("add_webhook", url=hook.url, events="post_task,close_task")
+        assert added["status"] == "ok", added
+        assert len(hook.requests) == 1
+    assert signed("get_webhooks")["data"] == [
+        {
+            "id": str(added["id"]),
+            "url": hook.url,
+            "events": "post_task,close_task",
+            "status": "active",
+        }
+    ]
+    assert signed("delete_webhook", id=str(added["id"])) == {"status": "ok"}
+    assert signed("get_webhooks") == {"status": "ok", "data": []}
+    error(signed("delete_webhook", id=str(added["id"])), 10, "WebHook not found")
+
+
 def test_several_projects_credentials_and_a_json_body(loopback: Org) -> None:
     org = loopback
     first, second = project_in(org, "One"), project_in(org, "Two")
@@ -229,6 +316,20 @@ def test_a_url_that_does_not_answer_ok_is_refused_and_nothing_is_written(
     assert len(hook.requests) == 1
     assert listed(loopback) == [] and native_webhooks(loopback) == []
     assert loopback.get("/api/v1/events", params={"limit": 1}).json()["data"] == before
+
+
+def test_a_url_that_answers_too_slowly_is_refused(loopback: Org) -> None:
+    def slow(request: Received) -> tuple[int, bytes, dict[str, str]]:
+        time.sleep(1.5)  # the fixture's endpoints have a second
+        return 200, OK, {}
+
+    with receiver(reply=slow) as hook:
+        started = time.monotonic()
+        body = call(loopback, "add_webhook", url=hook.url, events="post_task")
+        took = time.monotonic() - started
+    error(body, 11, URL_MESSAGE, hook.url)
+    assert took < 1.5 and len(hook.requests) == 1
+    assert native_webhooks(loopback) == []
 
 
 def test_a_url_nobody_listens_on_is_refused(loopback: Org) -> None:
@@ -312,6 +413,71 @@ def test_only_worksection_webhooks_are_listed_and_deleted(loopback: Org) -> None
 def test_the_oauth_api_has_no_webhook_actions(loopback: Org) -> None:
     body = loopback.get("/api/oauth2", params={"action": "get_webhooks"}).json()
     error(body, 1)
+
+
+def test_odd_input_gets_worksection_errors(loopback: Org) -> None:
+    org = loopback
+    key = admin_key(org)
+
+    def raw(query: str) -> Any:
+        signature = hashlib.md5((query + key).encode("utf-8", "surrogateescape")).hexdigest()
+        response = org.client.post(f"/api/admin/v2/?{query}&hash={signature}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def sdk(action: str, **kw: Any) -> Any:
+        stamp = str(int(time.time()))
+        message = f"{action}:{stamp}".encode()
+        signature = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+        headers = {"Authorization": f"Admin {stamp}_{signature}", **kw.pop("headers", {})}
+        response = org.client.post(f"/api/admin/v2?action={action}", headers=headers, **kw)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with receiver(otherwise=(200, OK)) as hook:
+        # bytes that are not UTF-8, a URL with a line break, an enormous URL
+        error(raw("action=add_webhook&url=%FF%FE&events=post_task"), 11, URL_MESSAGE)
+        broken = urlencode({"url": hook.url + "\r\nX-Evil: 1", "events": "post_task"})
+        error(raw(f"action=add_webhook&{broken}"), 11, URL_MESSAGE)
+        spaced = urlencode({"url": hook.url + " x", "events": "post_task"})
+        error(raw(f"action=add_webhook&{spaced}"), 11, URL_MESSAGE)
+        huge = urlencode({"url": "http://127.0.0.1/" + "a" * 7000, "events": "post_task"})
+        error(raw(f"action=add_webhook&{huge}"), 11, URL_MESSAGE)
+        error(raw("action=add_webhook&url=x&events=%FF"), 10, details="events")
+        odd: tuple[Any, ...] = ({"post_task": 1}, 7, None, ["post_task", ["close_task"]])
+        for events in odd:
+            body: dict[str, Any] = {"url": hook.url, "events": events}
+            error(sdk("add_webhook", json=body), 10, details="events")
+        odd = ({"1": 1}, [1.5], "1,,x", "[1, -2]")
+        for projects in odd:
+            body = {"url": hook.url, "events": "post_task", "projects": projects}
+            error(sdk("add_webhook", json=body), 4, "Project is invalid")
+        long_user = {"url": hook.url, "events": "post_task", "http_user": "u" * 257}
+        error(sdk("add_webhook", json=long_user), 10, details="http_user")
+        error(sdk("delete_webhook", json={"id": [1]}), 10, "WebHook not found")
+        error(sdk("delete_webhook", json={"id": -1}), 10, "WebHook not found")
+        error(raw("action=get_webhook"), 1)  # no such action
+        # a JSON body that is not an object, or not JSON
+        for content in (b"[1]", b"{", b"\xff"):
+            json_type = {"Content-Type": "application/json"}
+            error(sdk("add_webhook", content=content, headers=json_type), 10)
+    assert hook.requests == [] and native_webhooks(org) == []
+
+
+def test_the_native_api_neither_pings_nor_rotates_a_worksection_webhook(loopback: Org) -> None:
+    org = loopback
+    with receiver(otherwise=(200, OK)) as hook:
+        webhook_id = add(org, hook.url, "post_task", http_user="hook", http_pass="s3cret")
+        for action in ("test", "rotate-secret"):
+            response = org.post(f"/api/v1/webhooks/{webhook_id}/{action}")
+            assert response.status_code == 409, response.text
+            assert "worksection webhook" in response.json()["detail"], response.text
+        assert len(hook.requests) == 1  # add_webhook's check only
+        # pausing and resuming it there works, and get_webhooks shows it
+        paused = org.patch(f"/api/v1/webhooks/{webhook_id}", json={"status": "paused"})
+        assert paused.status_code == 200 and listed(org)[0]["status"] == "paused"
+        org.patch(f"/api/v1/webhooks/{webhook_id}", json={"status": "active"})
+        assert listed(org)[0]["status"] == "active"
 
 
 # -- what counts as delivered --------------------------------------------------------------
@@ -425,6 +591,57 @@ def test_project_comment_delete_and_reopen_events(live: Org) -> None:
             ("update", "project", str(created["id"])),
         ]
     )
+
+
+def test_a_failed_delivery_is_retried_until_it_is_accepted(live: Org) -> None:
+    org = live
+    project = project_in(org)
+    with receiver(
+        answers=[(200, OK), (500, OK), (200, b'{"status":"later"}'), (200, b"OK")],
+        otherwise=(200, OK),
+    ) as hook:
+        webhook_id = add(org, hook.url, "post_task")
+        task = org.create("tasks", name="Plan", project=project)
+        hook.wait_for(5)  # the check, three failed tries, the one accepted
+        time.sleep(0.5)  # time for a stray fifth try, which must not come
+        tries = deliveries(hook)
+    assert len(tries) == 4 and len({r.body for r in tries}) == 1  # the same delivery, again
+    [record] = orjson.loads(tries[0].body)
+    assert record["object"]["id"] == str(task["id"])
+    log = org.get(f"/api/v1/webhooks/{webhook_id}/deliveries").json()["data"]
+    assert [(a["attempt"], a["status_code"]) for a in log] == [
+        (4, 200),
+        (3, 200),
+        (2, 200),
+        (1, 500),
+    ]
+    assert log[1]["response_body"] == "OK" and log[0]["next_attempt_at"] is None
+    assert log[3]["next_attempt_at"] is not None
+    native = org.get(f"/api/v1/webhooks/{webhook_id}").json()["data"]
+    assert native["status"] == "active" and native["delivery"]["pending"] == 0
+
+
+def test_deliveries_stay_in_their_organization(live: Org, store: Store) -> None:
+    acme = live
+    globex = new_org(store, acme.client, "Globex")
+    chosen, other = project_in(acme, "Chosen"), project_in(acme, "Other")
+    theirs = project_in(globex, "Theirs")
+    with receiver(otherwise=(200, OK)) as acme_hook, receiver(otherwise=(200, OK)) as globex_hook:
+        add(acme, acme_hook.url, "post_task,post_comment", projects=str(chosen))
+        add(globex, globex_hook.url, "post_task,post_comment")
+        task = acme.create("tasks", name="In", project=chosen)
+        sub = acme.create("tasks", name="Sub", parent=task["id"])
+        comment = acme.create("comments", task=sub["id"], text="Deep")
+        acme.create("tasks", name="Out", project=other)
+        their_task = globex.create("tasks", name="Theirs", project=theirs)
+        got_acme = delivered(acme_hook, 3)
+        got_globex = delivered(globex_hook, 1)
+    assert sorted((e["object"]["type"], e["object"]["id"]) for e in got_acme) == sorted(
+        [("task", str(task["id"])), ("task", str(sub["id"])), ("comment", str(comment["id"]))]
+    )
+    assert [(e["object"]["type"], e["object"]["id"]) for e in got_globex] == [
+        ("task", str(their_task["id"]))
+    ]
 
 
 def test_ten_failures_in_a_row_pause_the_webhook(live: Org) -> None:

@@ -9,9 +9,10 @@ A webhook is a worktrail `webhook` subscription of kind "worksection", written a
 organization's owner (the admin API is the account owner's): its event names, projects
 and Basic-auth user are its options, the password is kept with its secrets, never in its
 history. It is active at once. Before it is created, its URL must answer an empty
-delivery (`[]`) with HTTP 200 and `{"status":"OK"}` within 5 seconds, through the same
-guard as deliveries (no private addresses unless `webhooks_allow_private`); otherwise
-code 11 and nothing is written. Deliveries: hooks_style.py.
+delivery (`[]`) with HTTP 200 and `{"status":"OK"}` within 5 seconds (or within
+`webhook_timeout_seconds`, when that is shorter), through the same guard as deliveries
+(no private addresses unless `webhooks_allow_private`); otherwise code 11 and nothing is
+written. Deliveries: hooks_style.py.
 
 Only webhooks of kind "worksection" are listed and deleted here; a paused or disabled
 one is listed as "paused" (Worksection knows only active and paused).
@@ -81,7 +82,9 @@ async def webhook_action(services: Services, reader: Reader, params: Params) -> 
 async def add_webhook(services: Services, reader: Reader, params: Params) -> Response:
     allow_private = bool(services.settings.webhooks_allow_private)
     new = await run_in_threadpool(read_new_webhook, reader, params, allow_private)
-    answer = await probe(new, allow_private)
+    # Worksection's 5 s, or the deliveries' timeout when that is shorter
+    timeout = min(PROBE_SECONDS, float(services.settings.webhook_timeout_seconds))
+    answer = await probe(new, allow_private, timeout)
     if not accepted(answer):
         raise url_unanswered(new.url)
     webhook_id = await run_in_threadpool(_create, services, reader, new)
@@ -106,9 +109,9 @@ def read_new_webhook(reader: Reader, params: Params, allow_private: bool) -> New
     return NewWebhook(url, events, projects, user, password)
 
 
-async def probe(new: NewWebhook, allow_private: bool) -> Answer:
+async def probe(new: NewWebhook, allow_private: bool, timeout: float) -> Answer:
     """What the URL answers an empty delivery, through the delivery guard."""
-    client = DeliveryClient(timeout=PROBE_SECONDS, allow_private=allow_private)
+    client = DeliveryClient(timeout=timeout, allow_private=allow_private)
     try:
         return await client.post(new.url, b"[]", request_headers(new.secret))
     finally:
