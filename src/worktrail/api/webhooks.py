@@ -14,7 +14,8 @@
 Deliveries are Standard Webhooks: the native event JSON of `GET /api/v1/events/{id}`,
 signed (`webhook-signature: v1,…`, or `v1a,…` with an Ed25519 key for `"signing":
 "ed25519"`). The filter takes the keys of `GET /api/v1/events`: scope, subject_type,
-action, actor.
+action, actor. A vendor's subscription (kind worksection, asana) is listed, paused,
+resumed, replayed and deleted here too, but not rotated or pinged: 409.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..delivery.subscriptions import (
     subscription_values,
 )
 from ..diff import micros_to_iso
-from ..errors import InvalidInput
+from ..errors import Conflict, InvalidInput
 from ..model import MAX_ID, Attempt, Cursor, EntityRow, Outcome, Secrets, event_id
 from ..query import Reader, decode_position
 from ..web import params as p
@@ -243,6 +244,7 @@ def rotate_secret(
 ) -> Response:
     check_admin(principal)
     entity = reader.webhook(webhook_id)
+    _signed_by_us(entity)
     secret = new_key(str(entity.state.get("signing") or "hmac"))
     keep_until = services.clock() + ROTATION_OVERLAP
     entity = services.writer.rotate_webhook_secret(principal, webhook_id, secret, keep_until)
@@ -326,8 +328,22 @@ def _replay_position(
     return decode_position(services.cursors, events, cursor)
 
 
+def _signed_by_us(entity: EntityRow) -> None:
+    """Refuse what only a native subscription has: a vendor's subscription keeps what its
+    vendor's deliveries need as its secret (Worksection: Basic-auth credentials), not a
+    Standard Webhooks signing key, so it is neither rotated nor pinged here."""
+    kind = str(entity.state.get("kind") or "native")
+    if kind != "native":
+        raise Conflict(
+            f"webhook {entity.id} is a {kind} webhook: it has no signing secret to rotate or "
+            f"to sign a ping with; manage it through the {kind} API"
+        )
+
+
 def _pinged(reader: Reader, webhook_id: int) -> tuple[Subscription, Secrets]:
-    sub = Subscription.of(reader.webhook(webhook_id))
+    entity = reader.webhook(webhook_id)
+    _signed_by_us(entity)
+    sub = Subscription.of(entity)
     return sub, reader.webhook_secrets([webhook_id])[webhook_id]
 
 

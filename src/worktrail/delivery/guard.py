@@ -53,6 +53,9 @@ def parse_url(url: Any) -> tuple[str, int]:
     """(host, port) of a URL deliveries may use in form: http(s), a host, no credentials."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
         raise TargetRefused(f"'url' must be an http(s) URL of at most {MAX_URL} characters")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # urlsplit would quietly drop a line break or tab: the URL kept is the one sent to
+        raise TargetRefused("'url' must not contain spaces or control characters", field="url")
     try:
         parts = urlsplit(url)
         port = parts.port
