@@ -311,46 +311,36 @@ class WebhookStore:
                 )
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        """Write the attempts, settle their messages and keep each subscription's tally."""
+        """Write the attempts, settle their messages and keep each subscription's tally:
+        a few statements per batch (executemany), however many outcomes it holds."""
         if not outcomes:
             return
+        settled: dict[str, list[dict[str, Any]]] = {DELIVERED: [], PENDING: [], FAILED: []}
+        for o in outcomes:
+            if o.seq is None:
+                continue  # a ping or heartbeat: logged, no message to settle
+            state = DELIVERED if o.delivered else PENDING if o.next_attempt_at else FAILED
+            settled[state].append(
+                {
+                    "k_org": o.org_id, "k_hook": o.webhook_id, "k_seq": o.seq,
+                    "k_lease": o.lease, "v_attempts": o.attempt,
+                    "v_at": o.attempted_at if o.delivered else o.next_attempt_at,
+                }
+            )  # fmt: skip
+        tallies: dict[tuple[int, int], list[Outcome]] = {}
+        for o in sorted(outcomes, key=lambda o: o.attempted_at):
+            tallies.setdefault((o.org_id, o.webhook_id), []).append(o)
         with self._store.write_connection() as conn:
             conn.execute(insert(t.webhook_attempts), [_attempt_row(o) for o in outcomes])
-            for outcome in outcomes:
-                if outcome.seq is not None:
-                    self._settle(conn, outcome)
-                self._tally(conn, outcome)
-
-    def _settle(self, conn: Connection, o: Outcome) -> None:
-        key = and_(_m.org_id == o.org_id, _m.webhook_id == o.webhook_id, _m.seq == o.seq)
-        if o.delivered:
-            values: dict[str, Any] = {"state": DELIVERED, "delivered_at": o.attempted_at}
-        elif o.next_attempt_at is not None:
-            values = {"state": PENDING, "next_attempt_at": o.next_attempt_at}
-        else:
-            values = {"state": FAILED}
-        conn.execute(
-            update(t.webhook_messages)
-            .where(key, _m.state == PENDING, _m.lease == o.lease)
-            .values(attempts=o.attempt, leased_until=None, **values)
-        )
-
-    def _tally(self, conn: Connection, o: Outcome) -> None:
-        key = and_(_c.org_id == o.org_id, _c.webhook_id == o.webhook_id)
-        if o.delivered:
-            values: dict[str, Any] = {
-                "consecutive_failures": 0,
-                "last_success_at": o.attempted_at,
-                "failing_since": None,
-            }
-        else:
-            values = {
-                "consecutive_failures": _c.consecutive_failures + 1,
-                "last_failure_at": o.attempted_at,
-                "last_failure": (o.error or f"HTTP {o.status_code}")[:500],
-                "failing_since": func.coalesce(_c.failing_since, o.attempted_at),
-            }
-        conn.execute(update(t.webhook_cursors).where(key).values(**values))
+            for state, rows in settled.items():
+                if rows:
+                    conn.execute(_SETTLE[state], rows)
+            for (org_id, webhook_id), mine in tallies.items():
+                conn.execute(
+                    update(t.webhook_cursors)
+                    .where(_c.org_id == org_id, _c.webhook_id == webhook_id)
+                    .values(**_tally(mine))
+                )
 
     def attempts(
         self, org_id: int, webhook_id: int, after_id: int | None, limit: int
@@ -426,3 +416,47 @@ _LEASE = (
     .values(leased_until=bindparam("until"), lease=_m.lease + 1)
     .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts, _m.lease)
 )
+
+
+def _tally(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """How a subscription's run of successes and failures moves with these outcomes (in
+    the order they were attempted): failures since the last success count on."""
+    last_ok = max((o.attempted_at for o in outcomes if o.delivered), default=None)
+    failed = [o for o in outcomes if not o.delivered]
+    since = [o for o in failed if last_ok is None or o.attempted_at > last_ok]
+    values: dict[str, Any] = {}
+    if last_ok is not None:
+        values["last_success_at"] = last_ok
+        values["consecutive_failures"] = len(since)
+        values["failing_since"] = since[0].attempted_at if since else None
+    elif since:
+        values["consecutive_failures"] = _c.consecutive_failures + len(since)
+        values["failing_since"] = func.coalesce(_c.failing_since, since[0].attempted_at)
+    if failed:
+        values["last_failure_at"] = failed[-1].attempted_at
+        values["last_failure"] = (failed[-1].error or f"HTTP {failed[-1].status_code}")[:500]
+    return values
+
+
+def _settle(state: str) -> Any:
+    """The UPDATE that settles messages in `state` (executemany), only under the lease
+    they were sent under: a replay or a lease that ran out makes a late outcome harmless."""
+    moved: dict[str, Any] = {
+        DELIVERED: {"delivered_at": bindparam("v_at")},
+        PENDING: {"next_attempt_at": bindparam("v_at")},
+        FAILED: {},
+    }[state]
+    return (
+        update(t.webhook_messages)
+        .where(
+            _m.org_id == bindparam("k_org"),
+            _m.webhook_id == bindparam("k_hook"),
+            _m.seq == bindparam("k_seq"),
+            _m.lease == bindparam("k_lease"),
+            _m.state == PENDING,
+        )
+        .values(state=state, attempts=bindparam("v_attempts"), leased_until=None, **moved)
+    )
+
+
+_SETTLE = {state: _settle(state) for state in (DELIVERED, PENDING, FAILED)}
