@@ -60,7 +60,9 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
-    return Settings(database_url=url, secret="test-secret", **overrides)
+    """Settings of a test app. Webhook delivery is off unless a test turns it on (its
+    worker would otherwise poll beside every test)."""
+    return Settings(database_url=url, secret="test-secret", **{"webhook_worker": 0, **overrides})
 
 
 @pytest.fixture(params=BACKENDS)
@@ -178,6 +180,11 @@ class Tree:
 
 @pytest.fixture
 def tree(org: Org) -> Tree:
+    return build_tree(org)
+
+
+def build_tree(org: Org) -> Tree:
+    """workspace > project > task > subtask > comment in `org`."""
     ws = org.create("workspaces", name="Engineering", members=[org.owner_id])
     project = org.create("projects", name="Launch", workspace=ws["id"])
     task = org.create("tasks", name="Draft plan", project=project["id"])

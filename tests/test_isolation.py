@@ -36,6 +36,8 @@ def fill(path: str, ids: dict[str, int]) -> str | None:
     kind = path.split("/")[3]
     if "{event_id}" in path:
         return path.replace("{event_id}", str(ids["event"]))
+    if "{webhook_id}" in path:
+        return path.replace("{webhook_id}", str(ids["webhook"]))
     if "{entity_id}" in path:
         key = kind.rstrip("s")
         return path.replace("{entity_id}", str(ids[key])) if key in ids else None
@@ -45,8 +47,10 @@ def fill(path: str, ids: dict[str, int]) -> str | None:
 def test_another_organizations_ids_are_invisible_on_every_route(
     org: Org, other_org: Org, tree: Tree
 ) -> None:
+    hook = org.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/audit"})
     victim_event = org.get("/api/v1/events", params={"limit": 1}).json()["data"][0]["id"]
     ids = {
+        "webhook": hook.json()["data"]["id"],
         "workspace": tree.workspace,
         "project": tree.project,
         "task": tree.task,
@@ -75,7 +79,7 @@ def test_another_organizations_ids_are_invisible_on_every_route(
         assert response.status_code == unknown.status_code, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         checked += 1
-    assert checked >= 30
+    assert checked >= 50, checked  # the seven webhook routes among them
     assert org.store.head_seq(org.id) == head
 
 

@@ -7,9 +7,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from worktrail.config import SETTINGS
 from worktrail.testing.postgres import PostgresServer
@@ -17,6 +19,7 @@ from worktrail.testing.server import serve
 
 from .live import printed_token
 from .readme import README, ROOT, bash_blocks, not_run_blocks, section
+from .receiver import receiver
 
 
 def blocks(heading: str) -> list[str]:
@@ -106,6 +109,46 @@ def test_api_tour_runs_against_a_live_demo_server(tmp_path: Path) -> None:
     assert local.read_bytes() == remote.read_bytes()
     assert local.read_text().startswith("id,seq,occurred_at")
     assert "Write release notes" in local.read_text()  # the tour's own task
+
+
+@pytest.mark.slow
+def test_webhooks_section_delivers_and_its_receiver_code_verifies(tmp_path: Path) -> None:
+    [commands] = blocks("## Webhooks")
+    [verify] = re.findall(r"```python\n(.*?)```", section("## Webhooks"), re.S)
+    env = worktrail_on_path(tmp_path / "bin")
+    url = f"sqlite:///{tmp_path / 'worktrail.db'}"
+    with (
+        receiver() as hooks,
+        serve(url, tmp_path, "--demo", "--demo-events", "3000") as server,
+    ):
+        script = commands.replace("http://127.0.0.1:9000/hooks", hooks.url)
+        script = script.replace("http://127.0.0.1:8000", server.base_url)
+        out = run_script([script], {**env, "TOKEN": printed_token(server.output())}, tmp_path)
+        secret = out.splitlines()[0]
+        assert secret.startswith("whsec_")
+        # the task's change and the ping (in either order); the replay sends the change
+        # again, with the same webhook-id
+        deadline = time.monotonic() + 30
+        while True:
+            with hooks.lock:
+                got = list(hooks.requests)
+            changes = [r for r in got if b"Checked by the webhook example" in r.body]
+            if len({r.headers["webhook-id"] for r in changes}) == 1 and len(changes) == 2:
+                break
+            assert time.monotonic() < deadline, f"{len(changes)} deliveries of the change"
+            time.sleep(0.1)
+    pings = [r for r in got if b'"type":"ping"' in r.body]
+    assert len(pings) == 1 and len(got) == 3
+    for delivery in changes:
+        names: dict[str, object] = {
+            "secret": secret,
+            "body": delivery.body,
+            "headers": delivery.headers,
+        }
+        exec(verify, names)  # the README's receiver code, as a receiver runs it
+    tampered = {"secret": secret, "body": changes[0].body + b" ", "headers": changes[0].headers}
+    with pytest.raises(WebhookVerificationError):
+        exec(verify, tampered)
 
 
 def test_running_on_postgresql(postgres_server: PostgresServer | None, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The `worktrail` command: serve, demo, migrate, org, token, tail, export, verify, bench.
+"""The `worktrail` command: serve, demo, migrate, org, token, webhooks, worker, tail, export,
+verify, bench.
 
 serve, migrate, demo and org create may create a store; the others open an existing one
 (cli_store)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -15,10 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from .cli_export import export
-from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err
+from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
 from .cli_store import open_store as _store
 from .cli_store import pick_org as _org
 from .cli_store import settings_for as _settings
+from .cli_webhooks import webhooks_app, worker
 from .config import SETTINGS
 from .diff import micros_to_iso
 from .errors import WorktrailError
@@ -34,7 +37,9 @@ token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_h
 org_app = typer.Typer(help="Create and inspect organizations.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
+app.add_typer(webhooks_app, name="webhooks")
 app.command()(export)
+app.command()(worker)
 
 
 @app.callback()
@@ -90,12 +95,14 @@ def serve(
     from .auth import create_token
 
     settings = _settings(database_url, host=host, port=port)
+    if demo:  # a demo's webhooks may go to a receiver on this machine
+        settings = replace(settings, webhooks_allow_private=1)
     store = _store(settings, create=True)
     if demo:
         orgs = store.list_orgs()
         if orgs:
             org_id = orgs[0].id
-            owner = _owner_of(store, org_id)
+            owner = owner_of(store, org_id)
         else:
             org_id, owner = _load_demo(store, demo_events)
         _, token = create_token(store, org_id, owner, "serve --demo")
@@ -135,20 +142,6 @@ def _freeze_startup_objects() -> None:
     the garbage collector's full passes, which a batch's many new objects set off."""
     gc.collect()
     gc.freeze()
-
-
-def _owner_of(store: Store, org_id: int) -> int:
-    from .model import EntityType
-
-    after = None
-    while True:
-        users = store.list_entities(org_id, EntityType.USER, after_id=after, limit=500)
-        for user in users:
-            if user.state.get("role") == "owner":
-                return user.id
-        if len(users) < 500:
-            raise typer.Exit(2)
-        after = users[-1].id
 
 
 @app.command()
@@ -273,7 +266,7 @@ def token_create(
     expires = now_micros() + expires_in_days * DAY_MICROS if expires_in_days else None
     try:
         token_id, token = create_token(
-            store, org_id, user or _owner_of(store, org_id), _token_name(name), expires
+            store, org_id, user or owner_of(store, org_id), _token_name(name), expires
         )
     except WorktrailError as exc:
         err.print(f"[red]{exc.detail}[/red]")

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from .config import SETTINGS, ConfigError, Settings, load_settings
 from .errors import WorktrailError
+from .model import EntityType
 from .store import Store, StoreMissing, describe
 from .store import open_store as _open_store
 
@@ -108,3 +109,16 @@ def pick_org(store: Store, org: int | None) -> int:
         err.print(f"[red]organization {org} does not exist[/red]")
         raise typer.Exit(2)
     return org
+
+
+def owner_of(store: Store, org_id: int) -> int:
+    """The id of the organization's owner (exit 2 if it has none)."""
+    after = None
+    while True:
+        users = store.list_entities(org_id, EntityType.USER, after_id=after, limit=500)
+        for user in users:
+            if user.state.get("role") == "owner":
+                return user.id
+        if len(users) < 500:
+            raise typer.Exit(2)
+        after = users[-1].id

@@ -86,6 +86,43 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("sync_token_ttl_hours", int, 24, "Lifetime of Asana sync tokens, in hours."),
     Setting(
+        "webhook_worker",
+        int,
+        1,
+        "1: `worktrail serve` delivers webhooks itself; 0: only `worktrail worker` processes do.",
+    ),
+    Setting(
+        "webhook_timeout_seconds",
+        int,
+        10,
+        "Seconds a webhook endpoint has to answer a delivery before it counts as failed.",
+    ),
+    Setting(
+        "webhook_retry_schedule",
+        str,
+        "5,300,1800,7200,18000,36000,36000",
+        "Seconds between a failed delivery and the next try, comma-separated; then the "
+        "endpoint is disabled.",
+    ),
+    Setting(
+        "webhooks_allow_private",
+        int,
+        0,
+        "1: webhooks may target loopback and private addresses (tests, local demos).",
+    ),
+    Setting(
+        "webhook_concurrency",
+        int,
+        256,
+        "Deliveries a worker process has in flight at once, over all endpoints.",
+    ),
+    Setting(
+        "webhook_endpoint_concurrency",
+        int,
+        8,
+        "Deliveries a worker process has in flight at once to one endpoint.",
+    ),
+    Setting(
         "public_url",
         str,
         "",
@@ -118,6 +155,12 @@ class Settings:
     auth_failures_per_minute: int = 30
     cors_origins: str = ""
     sync_token_ttl_hours: int = 24
+    webhook_worker: int = 1
+    webhook_timeout_seconds: int = 10
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhooks_allow_private: int = 0
+    webhook_concurrency: int = 256
+    webhook_endpoint_concurrency: int = 8
     public_url: str = ""
 
     def with_overrides(self, **values: Any) -> Settings:

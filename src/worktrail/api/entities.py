@@ -290,5 +290,7 @@ def state_at(reader: Reader, entity_type: EntityType, entity_id: int, at: int) -
     }
 
 
+# Webhooks have routes of their own (api/webhooks.py): secrets, deliveries, replay.
 for _type in EntityType:
-    register(_type)
+    if _type is not EntityType.WEBHOOK:
+        register(_type)

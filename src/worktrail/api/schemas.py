@@ -224,7 +224,13 @@ INGEST_RECORD: Json = {
     "required": ["type", "id"],
     "properties": {
         "op": {"enum": ["snapshot", "change", "delete", "restore"]},
-        "type": {"enum": [t.value for t in EntityType if t is not EntityType.ORGANIZATION]},
+        "type": {
+            "enum": [
+                t.value
+                for t in EntityType
+                if t not in (EntityType.ORGANIZATION, EntityType.WEBHOOK)
+            ]
+        },
         "id": {
             "anyOf": [
                 {"type": "string", "minLength": 1, "maxLength": 200},

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from ..delivery.styles import DeliveryStyle
 from ..web.openapi import BEARER, ErrorShape
 from ..web.problems import ErrorRenderer
 
@@ -33,6 +34,8 @@ class Dialect:
     # and the security schemes they name beside the shared bearer token
     security: Mapping[str, list[dict[str, list[str]]]] = field(default_factory=dict)
     schemes: Mapping[str, Any] = field(default_factory=dict)
+    # how this vendor's webhooks are delivered, if it has any (delivery/styles.py)
+    webhooks: DeliveryStyle | None = None
 
     def security_of(self, path: str) -> list[dict[str, list[str]]]:
         """The security of an operation at `path` (a worktrail API token by default)."""

@@ -9,6 +9,9 @@ from .entities import (
     PLURALS,
     PRIORITIES,
     STATUSES,
+    WEBHOOK_KINDS,
+    WEBHOOK_SIGNING,
+    WEBHOOK_STATUSES,
     EntityRow,
     EntitySpec,
     EntityType,
@@ -31,6 +34,7 @@ from .events import (
     split_event_id,
 )
 from .queries import EventQuery
+from .webhooks import Attempt, Claimed, Cursor, Outcome, Secrets
 
 __all__ = [
     "ENTITY_SPECS",
@@ -41,8 +45,14 @@ __all__ = [
     "SEQ_BITS",
     "SEQ_MASK",
     "STATUSES",
+    "WEBHOOK_KINDS",
+    "WEBHOOK_SIGNING",
+    "WEBHOOK_STATUSES",
     "Action",
     "Actor",
+    "Attempt",
+    "Claimed",
+    "Cursor",
     "EntityRow",
     "EntitySpec",
     "EntityType",
@@ -51,8 +61,10 @@ __all__ = [
     "FieldKind",
     "FieldSpec",
     "NewEvent",
+    "Outcome",
     "Role",
     "Scope",
+    "Secrets",
     "State",
     "StoredEvent",
     "entity_hex_id",

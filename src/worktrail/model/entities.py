@@ -20,6 +20,7 @@ class EntityType(StrEnum):
     PROJECT = "project"
     TASK = "task"
     COMMENT = "comment"
+    WEBHOOK = "webhook"
 
 
 class Role(StrEnum):
@@ -66,6 +67,10 @@ class EntitySpec:
 
 
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
+# how deliveries are shaped: worktrail's own (Standard Webhooks) or a vendor's
+WEBHOOK_KINDS = ("native", "asana", "worksection")
+WEBHOOK_STATUSES = ("active", "paused", "disabled")
+WEBHOOK_SIGNING = ("hmac", "ed25519")
 STATUSES = ("open", "in_progress", "blocked", "review", "done")
 
 ENTITY_SPECS: dict[EntityType, EntitySpec] = {
@@ -138,6 +143,23 @@ ENTITY_SPECS: dict[EntityType, EntitySpec] = {
         parent_field="task",
         parent_type=EntityType.TASK,
     ),
+    # A webhook subscription: its settings are history like any entity's (who changed the
+    # URL, when delivery was disabled and why); its secrets are not (store/webhooks.py).
+    EntityType.WEBHOOK: EntitySpec(
+        EntityType.WEBHOOK,
+        {
+            "kind": FieldSpec(FieldKind.ENUM, choices=WEBHOOK_KINDS, required=True),
+            "url": FieldSpec(FieldKind.TEXT, required=True, max_length=2000),
+            "description": FieldSpec(FieldKind.TEXT, max_length=1000),
+            "filter": FieldSpec(FieldKind.JSON_MAP),
+            # what a vendor's registration adds (Asana's resource and filters, Worksection's
+            # events and projects); never a secret
+            "options": FieldSpec(FieldKind.JSON_MAP),
+            "status": FieldSpec(FieldKind.ENUM, choices=WEBHOOK_STATUSES, required=True),
+            "disabled_reason": FieldSpec(FieldKind.TEXT, max_length=1000),
+            "signing": FieldSpec(FieldKind.ENUM, choices=WEBHOOK_SIGNING, required=True),
+        },
+    ),
 }
 
 # Fields whose change moves an entity in the hierarchy (recorded under old and new parents).
@@ -151,6 +173,7 @@ PLURALS: dict[EntityType, str] = {
     EntityType.PROJECT: "projects",
     EntityType.TASK: "tasks",
     EntityType.COMMENT: "comments",
+    EntityType.WEBHOOK: "webhooks",
 }
 
 State = dict[str, Any]

@@ -4,7 +4,7 @@
 
 from ..model import EventQuery
 from .cursor import CursorCodec, InvalidCursor, decode_position, encode_position
-from .reader import EntityHidden, EventPage, Reader, run_query, run_query_stored
+from .reader import EntityHidden, EventPage, Reader, parse_event, run_query, run_query_stored
 
 __all__ = [
     "CursorCodec",
@@ -15,6 +15,7 @@ __all__ = [
     "Reader",
     "decode_position",
     "encode_position",
+    "parse_event",
     "run_query",
     "run_query_stored",
 ]

@@ -9,14 +9,24 @@ into SQL, and only this module asks the store for events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from ..auth import Principal
 from ..errors import Forbidden, NotFound
-from ..model import EntityRow, EntityType, Event, EventQuery, Scope, StoredEvent
-from ..store import OrgRow, Store, TokenRow
+from ..model import (
+    Attempt,
+    Cursor,
+    EntityRow,
+    EntityType,
+    Event,
+    EventQuery,
+    Scope,
+    Secrets,
+    StoredEvent,
+)
+from ..store import OrgRow, Store, TokenRow, event_from_row
 
 _E = TypeVar("_E", Event, StoredEvent)
 
@@ -77,6 +87,11 @@ class Reader:
         """The entities with these ids, for the names and references a rendering of events
         this reader has read shows: the events were authorized, these are not filtered."""
         return self._store.get_entities(self.org_id, sorted(set(ids)))
+
+    def workspaces_of(self, ids: Iterable[int]) -> dict[int, int]:
+        """The workspace each of these entities lies in now (absent: none), for readers
+        that group what they list by workspace; like `names`, not filtered."""
+        return self._store.workspaces_of(self.org_id, sorted(set(ids)))
 
     def list_entities(
         self,
@@ -139,6 +154,54 @@ class Reader:
         if found is None:
             raise NotFound(f"API token {token_id} does not exist")
         return found
+
+    # -- webhook subscriptions (owners and admins) ------------------------------------
+
+    def webhook(self, webhook_id: int) -> EntityRow:
+        """A webhook subscription (deleted ones too), or NotFound."""
+        self._check_whole()
+        return self.entity(webhook_id, EntityType.WEBHOOK)
+
+    def webhooks(
+        self, after_id: int | None, limit: int, include_deleted: bool = False
+    ) -> tuple[list[EntityRow], int | None]:
+        """The organization's webhook subscriptions in id order after `after_id`."""
+        self._check_whole()
+        return self.list_entities(
+            EntityType.WEBHOOK, after_id=after_id, limit=limit, include_deleted=include_deleted
+        )
+
+    def webhook_cursors(self, webhook_ids: Sequence[int]) -> dict[int, Cursor]:
+        """Where each subscription's dispatch stands, and its tally of failures."""
+        self._check_whole()
+        return self._store.webhooks.cursors(self.org_id, webhook_ids)
+
+    def webhook_owed(self, webhook_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """For each subscription with deliveries pending: how many, and when the next one
+        is due."""
+        self._check_whole()
+        return self._store.webhooks.owed(self.org_id, webhook_ids)
+
+    def webhook_secrets(self, webhook_ids: Sequence[int]) -> dict[int, Secrets]:
+        """The subscriptions' signing secrets (for their public keys, and pings)."""
+        self._check_whole()
+        return self._store.webhooks.secrets(self.org_id, webhook_ids)
+
+    def webhook_deliveries(
+        self, webhook_id: int, before_id: int | None, limit: int
+    ) -> tuple[list[Attempt], int | None]:
+        """A subscription's delivery log, newest first, before `before_id`, and where the
+        next page starts (None: this was the last)."""
+        self._check_whole()
+        rows = self._store.webhooks.attempts(self.org_id, webhook_id, before_id, limit + 1)
+        return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+    def position_before(self, recorded_from: int) -> int:
+        """The position just before the first event recorded at or after `recorded_from`
+        (the head, when there is none yet)."""
+        query = EventQuery(self.org_id, recorded_from=recorded_from, ascending=True, limit=1)
+        events = self._store.fetch_stored(replace(query, visible_workspaces=self.visible))
+        return events[0].seq - 1 if events else self.head()
 
     def _check_whole(self) -> None:
         if self.visible is not None:
@@ -230,6 +293,12 @@ def _page(rows: list[_E], query: EventQuery) -> EventPage[_E]:
     events = rows[: query.limit]
     position = events[-1].seq if events else query.after_seq
     return EventPage(events, len(rows) > query.limit, position)
+
+
+def parse_event(event: StoredEvent) -> Event:
+    """A stored row as an Event, for those that look into events offered to them as rows
+    (delivery styles choosing what a subscription gets)."""
+    return event_from_row(event)
 
 
 def run_query(store: Store, query: EventQuery) -> EventPage[Event]:

@@ -56,6 +56,7 @@ from .rows import (
     org_from_row,
 )
 from .seek import seek_offset
+from .webhooks import WebhookStore
 from .writing import WriteTransaction
 
 _SEQ_OF = attrgetter("seq")
@@ -82,11 +83,23 @@ class Store:
         self._token_user = lookups.token_user(self._member_workspaces)
         self._located_entity = lookups.located_entity()
         self._workspaces_of = lookups.workspaces_of()
+        self.webhooks = WebhookStore(self, self._upsert)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call `listener(org_id)` after each commit of this process that appended events
         (live feeds wake at once instead of waiting for their next poll)."""
         self._commit_listeners.append(listener)
+
+    def watch_commits(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
+        """Call `listener(org_id)` after commits of every process that appended events,
+        where the database can tell (PostgreSQL's LISTEN/NOTIFY); returns how to stop
+        watching, or None where it cannot (SQLite: other processes are seen by polling).
+        `listener(0)` means: look at every organization (notices may have been missed)."""
+        return None
+
+    def _announce(self, conn: Connection, org_id: int) -> None:
+        """Tell other processes, on commit, that `org_id` has new events (see
+        watch_commits); nothing where the database cannot."""
 
     def _committed(self, org_id: int) -> None:
         for listener in self._commit_listeners:
@@ -108,6 +121,10 @@ class Store:
     def _disk_full(self, error: BaseException) -> bool:
         """Whether the driver's `error` says the database's disk is full."""
         return False
+
+    def _upsert(self, table: Any) -> Any:
+        """An INSERT of this database that can update on conflict (`on_conflict_do_update`)."""
+        raise NotImplementedError
 
     def _transaction(
         self, conn: Connection, org_id: int, last_seq: int, last_hash: str
@@ -138,6 +155,13 @@ class Store:
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A write transaction outside any organization's history: bookkeeping tables
+        (webhook deliveries) that take no append lock."""
+        with self._write_conn() as conn:
+            yield conn
 
     def _failure(self, exc: Exception) -> WorktrailError:
         """The worktrail error for a database failure (StoreError, StorageFull, Conflict):
@@ -207,6 +231,8 @@ class Store:
             tx.now = max(tx.now, head.recorded or 0)
             yield tx
             tx.flush()
+            if tx.last_seq != head.last_seq:
+                self._announce(conn, org_id)
         if tx.last_seq != head.last_seq:
             self._committed(org_id)
 

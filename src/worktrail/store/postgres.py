@@ -3,7 +3,7 @@ transaction locks its organization's head row (SELECT ... FOR UPDATE, see Store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -19,11 +19,13 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from ..config import Settings
 from ..model import EntityType
 from . import schema as t
 from .base import Store
+from .notify import NOTIFY, CommitWatcher
 from .rows import EVENT_READ_NAMES
 from .writing import (
     ENTITY_INSERT_COLUMNS,
@@ -98,6 +100,9 @@ class PostgresWriteTransaction(WriteTransaction):
 
 
 class PostgresStore(Store):
+    def _upsert(self, table: Any) -> Any:
+        return postgresql_insert(table)
+
     dialect_name = "postgresql"
 
     def _transaction(
@@ -119,6 +124,13 @@ class PostgresStore(Store):
             )
             .scalar_subquery()
         )
+
+    def watch_commits(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
+        dsn = self.writer.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return CommitWatcher(dsn, listener).close
+
+    def _announce(self, conn: Connection, org_id: int) -> None:
+        conn.exec_driver_sql(NOTIFY, (str(org_id),))
 
     def _disk_full(self, error: BaseException) -> bool:
         return isinstance(error, psycopg.errors.DiskFull)  # SQLSTATE 53100

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid).
@@ -133,4 +134,93 @@ tokens = Table(
     Column("revoked_at", BigInteger, nullable=True),
     Column("expires_at", BigInteger, nullable=True),
     Index("ix_tokens_org_user", "org_id", "user_id"),
+)
+
+# -- webhooks ---------------------------------------------------------------------------
+# A subscription's settings are a `webhook` entity (its changes are history); what is
+# secret or only bookkeeping lives here, out of the history.
+
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    Column("org_id", BigInteger, nullable=False),
+    Column("webhook_id", BigInteger, nullable=False),
+    # the signing secret (Standard Webhooks `whsec_…`, Asana's X-Hook-Secret, Worksection's
+    # Basic credentials as JSON), and the one it replaced, still signing until `previous_until`
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_until", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "webhook_id", name="pk_webhook_secrets"),
+)
+
+# Where each subscription's dispatch stands: every event of its organization up to
+# `position` that matches its filter has a message. Events commit in seq order (the
+# ordering rule, Store.write), so an event past the position can only be owed, never lost.
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("org_id", BigInteger, nullable=False),
+    Column("webhook_id", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # the subscription's (delivery style)
+    # the subscription is active (not paused, disabled or deleted): dispatched and delivered
+    Column("active", Boolean, nullable=False),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_success_at", BigInteger, nullable=True),
+    Column("last_failure_at", BigInteger, nullable=True),
+    Column("last_failure", Text, nullable=True),
+    Column("failing_since", BigInteger, nullable=True),
+    # when the last heartbeat went out, for styles that send them (null: none yet)
+    Column("heartbeat_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "webhook_id", name="pk_webhook_cursors"),
+)
+
+# What is owed to an endpoint: one message per (subscription, event). Its id is stable, so
+# a retry and a replay of the same event carry the same `webhook-id`.
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("org_id", BigInteger, nullable=False),
+    Column("webhook_id", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),  # pending, delivered, failed, cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    # a worker holds a message while it delivers it, until then; after a crash it expires
+    Column("leased_until", BigInteger, nullable=True),
+    # counts the leases: an outcome settles its message only under the lease it was sent
+    # under, so a replay or an expired lease makes a late outcome harmless
+    Column("lease", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "webhook_id", "seq", name="pk_webhook_messages"),
+    # a subscription's pending messages in the order they go out (WebhookStore.claim);
+    # partial, so it holds only what is still owed, however long the delivered history
+    Index(
+        "ix_webhook_messages_next",
+        "org_id",
+        "webhook_id",
+        "next_attempt_at",
+        "seq",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+)
+
+# The delivery log: one row per attempt.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, nullable=False),
+    Column("webhook_id", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=True),  # null: a ping or a heartbeat
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Index("ix_webhook_attempts_log", "org_id", "webhook_id", "id"),
 )

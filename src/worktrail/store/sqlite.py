@@ -17,6 +17,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import QueuePool
 
 from ..config import Settings
@@ -74,6 +75,9 @@ class SQLiteWriteTransaction(WriteTransaction):
 
 
 class SQLiteStore(Store):
+    def _upsert(self, table: Any) -> Any:
+        return sqlite_insert(table)
+
     dialect_name = "sqlite"
     server_threads = SERVER_THREADS
 

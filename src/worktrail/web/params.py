@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from starlette.datastructures import QueryParams
 
 from ..diff import datetime_to_micros, parse_datetime
-from ..errors import BadRequest
+from ..errors import BadRequest, InvalidInput, WorktrailError
 from ..model import Scope
 
 
@@ -57,11 +57,17 @@ def time_param(params: QueryParams, name: str) -> int | None:
     raw = single(params, name)
     if raw is None:
         return None
+    return parse_time(raw.replace(" ", "+"), name, BadRequest)
+
+
+def parse_time(raw: object, name: str, error: type[WorktrailError] = InvalidInput) -> int:
+    """An ISO-8601 date-time with a zone, in microseconds; `error` naming `name` if not."""
     try:
-        return datetime_to_micros(parse_datetime(raw.replace(" ", "+")))
-    except (ValueError, TypeError):
-        raise BadRequest(
-            f"'{name}' must be an ISO-8601 date-time with a zone, e.g. 2026-01-31T09:30:00Z"
+        return datetime_to_micros(parse_datetime(raw))
+    except (ValueError, TypeError, OverflowError):
+        raise error(
+            f"'{name}' must be an ISO-8601 date-time with a zone, e.g. 2026-01-31T09:30:00Z",
+            field=name,
         )
 
 

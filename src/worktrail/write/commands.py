@@ -6,12 +6,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..auth import Principal, check_can_write
+from ..auth import Principal, check_admin, check_can_write
 from ..diff import initial_state, normalize_fields
 from ..errors import Conflict, Forbidden, NotFound
-from ..model import ENTITY_SPECS, Action, EntityType
+from ..model import ENTITY_SPECS, Action, EntityRow, EntityType, Outcome
 from ..store import Store, TokenChanges, TokenRow
-from . import tokens
+from . import tokens, webhooks
 from .ingest import IngestResult, ingest
 from .recorder import Recorder, WriteResult, apply_patch
 
@@ -138,3 +138,33 @@ class Writer:
     def revoke_token(self, principal: Principal, token_id: int) -> TokenRow:
         """Revoke a token (again: no change, no error)."""
         return tokens.revoke(self.store, principal, token_id)
+
+    # -- webhook subscriptions (the rules: webhooks.py) ----------------------------------
+
+    def create_webhook(
+        self, principal: Principal, values: dict[str, Any], secret: str
+    ) -> WriteResult:
+        """A new webhook subscription with its secret (shown once, by the caller)."""
+        return webhooks.create(self.store, principal, values, secret)
+
+    def update_webhook(
+        self, principal: Principal, webhook_id: int, values: dict[str, Any]
+    ) -> WriteResult:
+        return webhooks.update(self.store, principal, webhook_id, values)
+
+    def delete_webhook(self, principal: Principal, webhook_id: int) -> WriteResult:
+        return webhooks.delete(self.store, principal, webhook_id)
+
+    def rotate_webhook_secret(
+        self, principal: Principal, webhook_id: int, secret: str, keep_until: int
+    ) -> EntityRow:
+        return webhooks.rotate_secret(self.store, principal, webhook_id, secret, keep_until)
+
+    def record_webhook_attempt(self, principal: Principal, outcome: Outcome) -> None:
+        """Put a ping's outcome in its subscription's delivery log."""
+        check_admin(principal)
+        self.store.webhooks.record([outcome])
+
+    def replay_webhook(self, principal: Principal, webhook_id: int, position: int) -> EntityRow:
+        """Deliver again every matching event after `position`."""
+        return webhooks.rewind(self.store, principal, webhook_id, position)

@@ -151,7 +151,8 @@ def _apply_record(rec: Recorder, principal: Principal, index: int, record: Any) 
     return IngestResult(index, status, result.entity, result.event)
 
 
-_TYPES = {t.value: t for t in EntityType if t is not EntityType.ORGANIZATION}
+# what a sidecar may record: its own entities, not organizations or webhook subscriptions
+_TYPES = {t.value: t for t in EntityType if t not in (EntityType.ORGANIZATION, EntityType.WEBHOOK)}
 
 
 def _entity_type(value: Any) -> EntityType:

@@ -31,7 +31,12 @@ from ..model import (
 from ..store import WriteTransaction
 
 MAX_DEPTH = 32
-ADMIN_TYPES = (EntityType.ORGANIZATION, EntityType.USER, EntityType.WORKSPACE)
+ADMIN_TYPES = (
+    EntityType.ORGANIZATION,
+    EntityType.USER,
+    EntityType.WORKSPACE,
+    EntityType.WEBHOOK,
+)
 
 
 @dataclass(frozen=True)

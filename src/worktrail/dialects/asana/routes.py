@@ -22,9 +22,8 @@ from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from ...auth import Principal
-from ...errors import NotFound
 from ...model import EntityRow, EntityType, EventQuery, Scope
-from ...query import EntityHidden, Reader
+from ...query import Reader
 from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
 from ...web.openapi import content, parameters, query
 from ...web.services import Services
@@ -39,6 +38,7 @@ from .errors import (
     unknown_object,
 )
 from .fields import FieldTree, parse_opt_fields, select
+from .params import flag, locate, single
 from .render import render_events
 from .sync import SyncPosition, SyncTokens, read_page
 
@@ -75,10 +75,10 @@ def read_request(
 ) -> EventsRequest:
     return EventsRequest(
         gid=_resource_gid(qp, path_type, path_gid),
-        sync=_single(qp, "sync") or None,
+        sync=single(qp, "sync") or None,
         limit=_limit(qp),
         fields=parse_opt_fields(qp.getlist("opt_fields")),
-        pretty=_flag(qp, "opt_pretty"),
+        pretty=flag(qp, "opt_pretty"),
     )
 
 
@@ -116,15 +116,8 @@ def _project(events: list[dict[str, Any]], fields: FieldTree | None) -> list[dic
     return events if fields is None else [select(e, fields) for e in events]
 
 
-def _single(qp: QueryParams, name: str) -> str | None:
-    values = qp.getlist(name)
-    if len(values) > 1:
-        raise bad_request(f"{name}: Given {len(values)} times; give it once")
-    return values[0] if values else None
-
-
 def _resource_gid(qp: QueryParams, path_type: EntityType | None, path_gid: str | None) -> str:
-    given = _single(qp, "resource")
+    given = single(qp, "resource")
     if path_gid is not None:
         assert path_type is not None
         if given is not None and given != path_gid:
@@ -140,7 +133,7 @@ def _resource_gid(qp: QueryParams, path_type: EntityType | None, path_gid: str |
 
 def _limit(qp: QueryParams) -> int:
     """`limit` as Asana's clients send it (1..100); larger asks get Asana's cap of 100."""
-    raw = _single(qp, "limit")
+    raw = single(qp, "limit")
     if raw is None:
         return MAX_LIMIT
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
@@ -148,31 +141,10 @@ def _limit(qp: QueryParams) -> int:
     return min(int(raw), MAX_LIMIT)
 
 
-def _flag(qp: QueryParams, name: str) -> bool:
-    """Asana's boolean options: present without a value means true."""
-    raw = _single(qp, name)
-    if raw is None:
-        return False
-    lowered = raw.lower()
-    if lowered in ("", "true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise bad_request(f"{name}: Not a boolean: {raw!r}")
-
-
 def _resource(reader: Reader, gid: str, path_type: EntityType | None) -> EntityRow:
     """The subscribed project or task, readable by the principal."""
     name = path_type.value if path_type is not None else "resource"
-    if not (gid.isascii() and gid.isdigit()) or len(gid) > 19:
-        raise bad_request(f"{name}: Not a valid gid: {gid!r}", RESOURCE_HELP)
-    hidden = False
-    try:
-        entity = reader.entity(int(gid))
-    except EntityHidden as exc:
-        entity, hidden = exc.entity, True
-    except NotFound:
-        raise unknown_object(name, gid)
+    entity, hidden = locate(reader, name, gid, RESOURCE_HELP)
     if path_type is not None and entity.type is not path_type:
         raise unknown_object(name, gid)
     if entity.type not in SUBSCRIBABLE:

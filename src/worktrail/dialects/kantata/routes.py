@@ -27,7 +27,7 @@ from ...web.org_settings import choice_setting, int_setting, org_settings
 from ...web.services import Services
 from .. import kit
 from .errors import forbidden, json_response, too_many_requests
-from .mapping import all_event_types, event_type_schemas
+from .mapping import KANTATA_TYPES, all_event_types, event_type_schemas
 from .params import PARAMETERS, EventsRequest, read_request
 from .render import (
     RESULT_KEY,
@@ -75,7 +75,10 @@ def build_query(asked: EventsRequest, org_id: int, window_start: int) -> EventQu
         recorded_from = max(recorded_from, asked.created_after + 1)
     return EventQuery(
         org_id=org_id,
-        subject_types=(asked.subject_type.value,) if asked.subject_type else (),
+        # the subject types Kantata has a name for (never, say, a webhook's settings)
+        subject_types=(asked.subject_type.value,)
+        if asked.subject_type
+        else tuple(sorted(t.value for t in KANTATA_TYPES)),
         subject_ids=asked.subject_ids,
         subject_actions=asked.subject_actions or (),
         actor_ids=asked.user_ids,

@@ -1,4 +1,5 @@
-"""Worksection dialect: the `get_events` action of Worksection's admin and OAuth APIs.
+"""Worksection dialect: the `get_events` action of Worksection's admin and OAuth APIs,
+and its webhooks (the admin actions in webhooks.py, deliveries in hooks_style.py).
 
 Clients written for Worksection (its documented HTTP API, its Postman collection, its
 official SDKs) read worktrail's history unchanged once their account URL points here:
@@ -11,6 +12,7 @@ from __future__ import annotations
 from ...web.openapi import NO_AUTH, ErrorShape
 from .. import Dialect
 from .errors import ERROR_SCHEMA, OAUTH_PATH, render_error
+from .hooks_style import WorksectionStyle
 from .routes import router
 
 DIALECT = Dialect(
@@ -21,4 +23,5 @@ DIALECT = Dialect(
     ErrorShape("application/json", ERROR_SCHEMA),
     # the admin API is signed with the organization's admin API key (`hash`), not a token
     security={"/api/admin/": NO_AUTH},
+    webhooks=WorksectionStyle(),
 )

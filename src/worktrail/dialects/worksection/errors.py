@@ -36,6 +36,7 @@ INVALID_ACTION = 1
 INVALID_HASH = 2
 INVALID_PROJECT = 4
 FIELD_REQUIRED = 10
+URL_UNANSWERED = 11
 TOO_MANY = 429
 
 
@@ -71,6 +72,17 @@ def invalid_project() -> WorksectionError:
 
 def field_required(field: str) -> WorksectionError:
     return client_error(FIELD_REQUIRED, "Field is required", field)
+
+
+def webhook_not_found() -> WorksectionError:
+    return client_error(FIELD_REQUIRED, "WebHook not found")
+
+
+def url_unanswered(url: str) -> WorksectionError:
+    """add_webhook's URL did not answer as Worksection requires (or may not be used)."""
+    return client_error(
+        URL_UNANSWERED, "Url should respond 200 HTTP_CODE and JSON {status:OK}", url
+    )
 
 
 def too_many_requests(retry_after: float) -> WorksectionError:

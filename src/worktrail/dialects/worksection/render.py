@@ -32,6 +32,7 @@ user_to), `update` the changed fields in `new` and their previous values in `old
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,12 +90,28 @@ class RenderContext:
 
 def renders(event: Event) -> bool:
     """Whether the event has a Worksection counterpart."""
-    fields = FIELDS.get(event.subject_type)
-    if fields is None or event.action not in ACTIONS:
+    return has_counterpart(event.subject_type, event.action, event.changes)
+
+
+def has_counterpart(
+    subject_type: EntityType, action: Action, changes: Iterable[Mapping[str, Any]]
+) -> bool:
+    """Whether an event of this type and action with these changes has a Worksection
+    counterpart (an update only when it changes a field Worksection shows)."""
+    fields = FIELDS.get(subject_type)
+    if fields is None or action not in ACTIONS:
         return False
-    if event.action is not Action.UPDATED:
+    if action is not Action.UPDATED:
         return True
-    return any(_base(change) in fields for change in event.changes)
+    return any(_base(change) in fields for change in changes)
+
+
+def time_zone(name: object) -> zoneinfo.ZoneInfo:
+    """The organization's time zone (its `timezone` field), UTC when unset or unknown."""
+    try:
+        return zoneinfo.ZoneInfo(str(name or "UTC"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
 
 
 def referenced_users(events: Iterable[Event]) -> set[int]:

@@ -1,4 +1,5 @@
-"""Worksection's `get_events` at Worksection's own paths.
+"""Worksection's `get_events` at Worksection's own paths, and on the admin paths its
+webhook actions (add_webhook, get_webhooks, delete_webhook: webhooks.py).
 
     GET|POST /api/admin/v2/?action=get_events&period=3d[&id_project=P]&hash=...
     GET|POST /api/admin/v2?action=get_events            (official SDK: JSON body, Admin header)
@@ -14,7 +15,6 @@ like Worksection it is capped at MAX_EVENTS, keeping the newest.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import replace
 from typing import Any
 
@@ -39,7 +39,16 @@ from .errors import (
     too_many_requests,
 )
 from .params import Params, query_params, read_params
-from .render import OBJECT_TYPES, RenderContext, referenced_users, render_event, renders
+from .render import (
+    OBJECT_TYPES,
+    RenderContext,
+    referenced_users,
+    render_event,
+    renders,
+    time_zone,
+)
+from .webhooks import ACTIONS as WEBHOOK_ACTIONS
+from .webhooks import webhook_action
 
 ADMIN_PATHS = ("/api/admin/v2/", "/api/admin/v2", "/api/admin/v2.1", "/api/admin/v2.1/")
 OAUTH_PATHS = ("/api/oauth2", "/api/oauth2/")
@@ -54,7 +63,12 @@ router = APIRouter(tags=["worksection"])
 
 async def admin_api(request: Request) -> Response:
     params = await read_params(request)
-    return await run_in_threadpool(_admin_events, services_of(request), request, params)
+    services = services_of(request)
+    org_id = await run_in_threadpool(_admin_org, services, request, params)
+    reader = services.whole_reader(org_id)
+    if params.get("action") in WEBHOOK_ACTIONS:
+        return await webhook_action(services, reader, params)
+    return await run_in_threadpool(get_events, services, reader, params)
 
 
 async def oauth_api(request: Request) -> Response:
@@ -69,7 +83,8 @@ async def oauth_api(request: Request) -> Response:
     return await run_in_threadpool(_oauth_events, services, request, params)
 
 
-def _admin_events(services: Services, request: Request, params: Params) -> Response:
+def _admin_org(services: Services, request: Request, params: Params) -> int:
+    """The organization whose admin API key signed the request, within its rate limit."""
     authorization = request.headers.get("authorization", "")
     now = kit.now(services) / 1_000_000
     try:
@@ -77,7 +92,7 @@ def _admin_events(services: Services, request: Request, params: Params) -> Respo
     except WorksectionError as exc:  # every way a signature fails
         raise services.refuse_authentication(exc) from None
     kit.admit(services, RATE_SCOPE, f"org:{org_id}", too_many_requests)
-    return get_events(services, services.whole_reader(org_id), params)
+    return org_id
 
 
 def _oauth_events(services: Services, request: Request, params: Params) -> Response:
@@ -100,7 +115,10 @@ def get_events(services: Services, reader: Reader, params: Params) -> Response:
         occurred_to=now + 1,
     )
     events = newest_events(reader, query, MAX_EVENTS)
-    ctx = RenderContext(tz=_timezone(reader), users=reader.names(referenced_users(events)))
+    ctx = RenderContext(
+        tz=time_zone(reader.organization().state.get("timezone")),
+        users=reader.names(referenced_users(events)),
+    )
     body = {"status": "ok", "data": [render_event(e, ctx) for e in events]}
     return json_response(body)
 
@@ -144,30 +162,43 @@ def _project_scope(reader: Reader, raw: str | None) -> Scope | None:
     return Scope(EntityType.PROJECT, project.id)
 
 
-def _timezone(reader: Reader) -> zoneinfo.ZoneInfo:
-    """The organization's time zone (its `timezone` field), UTC when unset or unknown."""
-    name = str(reader.organization().state.get("timezone") or "UTC")
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
-
-
 _SUMMARY = "Worksection get_events"
 _DESCRIPTION = (
     "Worksection-compatible event history: action=get_events, period (1m..360m, 1h..72h, "
     "1d..30d), optional id_project. Parameters in the query string or a form/JSON body."
 )
+_ADMIN_DESCRIPTION = (
+    " The admin API also manages Worksection webhooks: action=add_webhook (url, events, "
+    "optional projects, http_user, http_pass), action=get_webhooks, action=delete_webhook "
+    "(id). Signed with the organization's admin API key."
+)
 # Worksection answers a mistake in an action's parameters with HTTP 200 and its error
 # envelope, so every value of these parameters is "accepted": they are documented as
 # plain strings, with the values that make an action in their descriptions.
-_PARAMETERS = (
-    query("action", {"type": "string"}, "get_events"),
+_EVENT_PARAMETERS = (
     query("period", {"type": "string"}, "1m..360m, 1h..72h or 1d..30d"),
     query("id_project", {"type": "string"}, "a project id: its events and its tasks'"),
 )
+_PARAMETERS = (query("action", {"type": "string"}, "get_events"), *_EVENT_PARAMETERS)
 _ADMIN_PARAMETERS = (
-    *_PARAMETERS,
+    query(
+        "action",
+        {"type": "string"},
+        "get_events, add_webhook, get_webhooks or delete_webhook",
+    ),
+    *_EVENT_PARAMETERS,
+    query("url", {"type": "string"}, "add_webhook: where deliveries go"),
+    query(
+        "events",
+        {"type": "string"},
+        "add_webhook: comma-separated, of post_task, post_comment, post_project, "
+        "update_task, update_comment, update_project, delete_task, delete_comment, "
+        "close_task, reopen_task",
+    ),
+    query("projects", {"type": "string"}, "add_webhook: comma-separated project ids"),
+    query("http_user", {"type": "string"}, "add_webhook: HTTP Basic auth user"),
+    query("http_pass", {"type": "string"}, "add_webhook: HTTP Basic auth password"),
+    query("id", {"type": "string"}, "delete_webhook: the webhook's id"),
     query("hash", {"type": "string"}, "the request's signature with the admin API key"),
     query("time", {"type": "string"}, "the Unix time the v2.1 signature covers"),
 )
@@ -185,10 +216,25 @@ _EVENTS = {
     "required": ["status", "data"],
     "properties": {"status": {"const": "ok"}, "data": {"type": "array"}},
 }
+_ADMIN_OK = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"const": "ok"},
+        "data": {"type": "array"},  # get_events, get_webhooks
+        "id": {"type": "integer"},  # add_webhook
+    },
+}
 _RESPONSES: dict[int | str, Any] = {
     200: {
         "description": "the events, or Worksection's error envelope for a mistake in them",
         "content": content("application/json", schema={"oneOf": [_EVENTS, ERROR_SCHEMA]}),
+    }
+}
+_ADMIN_RESPONSES: dict[int | str, Any] = {
+    200: {
+        "description": "the action's answer, or Worksection's error envelope for a mistake",
+        "content": content("application/json", schema={"oneOf": [_ADMIN_OK, ERROR_SCHEMA]}),
     }
 }
 
@@ -207,11 +253,11 @@ for _method in ("GET", "POST"):
             admin_api,
             methods=[_method],
             name=f"worksection_admin_{_method.lower()}",
-            summary=f"{_SUMMARY} (admin API key)",
-            description=_DESCRIPTION + " Signed with the organization's admin API key.",
+            summary=f"{_SUMMARY} and webhooks (admin API key)",
+            description=_DESCRIPTION + _ADMIN_DESCRIPTION,
             include_in_schema=_path in ("/api/admin/v2/", "/api/admin/v2.1"),
             openapi_extra=_extra(_method, _ADMIN_PARAMETERS),
-            responses=_RESPONSES,
+            responses=_ADMIN_RESPONSES,
         )
     for _path in OAUTH_PATHS:
         router.add_api_route(

@@ -1,0 +1,199 @@
+"""The worker's loop: dispatch, lease due messages, send them, write the outcomes — woken
+at once by commits: of its own process directly, of others through the database where it
+can tell (PostgreSQL's LISTEN/NOTIFY, Store.watch_commits), by polling otherwise.
+
+Sending never waits for a whole batch: each request is a task of its own, outcomes are
+written in batches by a writer task, and new messages are leased while earlier ones are in
+flight, so one slow endpoint holds up nothing but its own next deliveries. On stop, no
+more is leased, what is in flight gets `grace` seconds to finish, and the outcomes are
+written; a message still unanswered keeps its lease until it runs out, then another worker
+delivers it again (with the same webhook-id)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+
+from ..config import ConfigError, Settings
+from ..delivery.client import DeliveryClient
+from ..delivery.styles import DeliveryStyle
+from ..diff import now_micros
+from ..store import Store
+from .deliver import Job, Sender, Settled, heartbeats, prepare, settle
+from .dispatch import dispatch_once
+
+log = logging.getLogger("worktrail.webhooks")
+
+POLL_SECONDS = 0.5  # how soon another process's commits are seen
+LEASE_MARGIN_SECONDS = 5  # a lease outlives the deliveries it covers by this much
+# Messages held per subscription, as multiples of its concurrency: those in flight and as
+# many again waiting their turn, so the next ones go out the moment an answer comes back
+# instead of after a round trip to the database. A lease covers the wait and the flight.
+DEPTH = 2
+WRITE_EVERY = 0.05  # seconds between batches of outcomes written
+HEARTBEAT_CHECK_SECONDS = 2.0  # how often due heartbeats are looked for
+
+
+def retry_schedule(settings: Settings) -> tuple[int, ...]:
+    """`Settings.webhook_retry_schedule` as seconds, or ConfigError naming the setting."""
+    try:
+        schedule = tuple(int(part) for part in settings.webhook_retry_schedule.split(","))
+    except ValueError:
+        schedule = ()
+    if not schedule or any(s < 0 for s in schedule):
+        raise ConfigError(
+            "webhook_retry_schedule must be comma-separated whole seconds, e.g. 5,300,1800; "
+            f"got {settings.webhook_retry_schedule!r}"
+        )
+    return schedule
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        styles: Mapping[str, DeliveryStyle],
+        clock: Callable[[], int] = now_micros,
+    ) -> None:
+        self.store = store
+        self.styles = dict(styles)
+        self.clock = clock
+        self.timeout = float(settings.webhook_timeout_seconds)
+        self.limit = max(1, settings.webhook_concurrency)
+        self.per_endpoint = max(1, settings.webhook_endpoint_concurrency)
+        self.client = DeliveryClient(
+            timeout=self.timeout,
+            allow_private=bool(settings.webhooks_allow_private),
+            limit=self.limit,
+            per_host=self.per_endpoint,
+        )
+        self.sender = Sender(self.client, retry_schedule(settings), self.per_endpoint, clock)
+        self.heartbeat_every = {
+            kind: style.heartbeat_seconds
+            for kind, style in self.styles.items()
+            if style.heartbeat_seconds is not None
+        }
+        self._next_heartbeat_check = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._in_flight: dict[asyncio.Task[Settled], Job] = {}
+        self._done: list[Settled] = []
+
+    def wake(self, _org_id: int = 0) -> None:
+        """Called on commit (from any thread): there may be something to dispatch."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self, grace: float = 10.0) -> None:
+        """Deliver until `stop()`; then let what is in flight finish (up to `grace` s)."""
+        self._loop = asyncio.get_running_loop()
+        self.store.add_commit_listener(self.wake)
+        unwatch = self.store.watch_commits(self.wake)  # other processes' commits
+        writer = asyncio.create_task(self._write_outcomes())
+        try:
+            while not self._stopping:
+                busy = await self._round()
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                    self._wake.clear()
+        finally:
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=grace)
+            await self._release_unfinished()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            await self._flush()
+            await self.client.close()
+            if unwatch is not None:
+                await asyncio.to_thread(unwatch)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    async def _round(self) -> bool:
+        """Dispatch, then lease what the in-flight limit leaves room for; whether there
+        was anything to do."""
+        now = self.clock()
+        made = await asyncio.to_thread(dispatch_once, self.store, now, self.styles)
+        if now >= self._next_heartbeat_check and self.heartbeat_every:
+            self._next_heartbeat_check = now + int(HEARTBEAT_CHECK_SECONDS * 1_000_000)
+            due = await asyncio.to_thread(
+                self.store.webhooks.heartbeats_due, self.heartbeat_every, now
+            )
+            beats = await asyncio.to_thread(heartbeats, self.store, due, self.styles, now)
+            for job in beats:
+                self._start(job)
+        room = DEPTH * self.limit - len(self._in_flight)
+        if room <= 0:
+            await asyncio.sleep(WRITE_EVERY)
+            return True
+        lease = now + int((DEPTH * self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
+        claimed = await asyncio.to_thread(
+            self.store.webhooks.claim, now, lease, room, DEPTH * self.per_endpoint, self._busy()
+        )
+        if not claimed:
+            return made > 0
+        jobs, lost = await asyncio.to_thread(prepare, self.store, claimed, self.styles, now)
+        if lost:
+            await asyncio.to_thread(self.store.webhooks.record, lost)
+        for job in jobs:
+            self._start(job)
+        return True
+
+    def _busy(self) -> dict[tuple[int, int], int]:
+        """Messages in flight per subscription, (org_id, webhook_id)."""
+        busy: dict[tuple[int, int], int] = {}
+        for job in self._in_flight.values():
+            key = (job.sub.org_id, job.sub.id)
+            busy[key] = busy.get(key, 0) + len(job.request.seqs)
+        return busy
+
+    def _start(self, job: Job) -> None:
+        task = asyncio.create_task(self.sender.send(job))
+        self._in_flight[task] = job
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Settled]) -> None:
+        self._in_flight.pop(task, None)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:  # a bug: the message's lease runs out and it is sent again
+            log.error("a delivery failed unexpectedly", exc_info=error)
+            return
+        self._done.append(task.result())
+        self._wake.set()
+
+    async def _release_unfinished(self) -> None:
+        """Give back what is still in flight after the grace period, so that another
+        worker delivers it at once rather than when its lease runs out."""
+        held = [c for job in self._in_flight.values() for c in job.held.values()]
+        for task in list(self._in_flight):
+            task.cancel()
+        if held:
+            try:
+                await asyncio.to_thread(self.store.webhooks.release, held)
+            except Exception:  # the database is away: the leases run out instead
+                log.exception("could not release %d deliveries in flight", len(held))
+
+    async def _write_outcomes(self) -> None:
+        while True:
+            await asyncio.sleep(WRITE_EVERY)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        done, self._done = self._done, []
+        if done:
+            try:
+                await asyncio.to_thread(settle, self.store, done)
+            except Exception:  # the database is away: leases run out, deliveries repeat
+                log.exception("could not write %d delivery outcomes", len(done))
