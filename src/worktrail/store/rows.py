@@ -143,7 +143,7 @@ def event_from_row(row: Any) -> Event:
         before=data.get("before"),
         after=data.get("after"),
         context=data.get("context") or {},
-        scopes=tuple(_scope(s) for s in data.get("scopes") or ()),
+        scopes=tuple(parse_scope(s) for s in data.get("scopes") or ()),
         idempotency_key=row.idempotency_key,
         prev_hash=row.prev_hash,
         hash=row.hash,
@@ -152,7 +152,7 @@ def event_from_row(row: Any) -> Event:
 
 
 @lru_cache(maxsize=SCOPE_CACHE_SIZE)
-def _scope(text: str) -> Scope:
+def parse_scope(text: str) -> Scope:
     """The Scope of a stored scope string, `TYPE:ID` (shared: see SCOPE_CACHE_SIZE)."""
     kind, _, ident = text.partition(":")
     return Scope(_TYPES[kind], int(ident))
