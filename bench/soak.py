@@ -16,6 +16,10 @@ and 8 MiB for each reader connection, ~35 MB under this load, full after about t
 minutes), caches of statements and parsed values reaching their bounds, the allocator's
 arenas growing to the load's working set. The default of five minutes covers them on both
 databases with room to spare. Results go to bench/results/soak-<backend>.{json,md}.
+
+With --probe the server also reports from inside where its memory goes (SQLite's caches,
+malloc, Python objects, the parsed-scope cache) to bench/results/soak-<backend>-probe.jsonl,
+every 30 seconds (bench/probe/sitecustomize.py).
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ from worktrail.query import CursorCodec, EventQuery, encode_position
 from worktrail.store import Store, open_store
 from worktrail.testing.server import serve
 
-from .common import print_table, write_results
+from .common import RESULTS, print_table, write_results
 from .load import LoadError, lua_string
 from .suite import ROOT, Backend, demo_store
 
 TARGET_MB_PER_MIN = 0.2
+PROBE = Path(__file__).resolve().parent / "probe"  # a sitecustomize the server then imports
 CHAIN = 20  # pages a cursor chain walks before it starts again at the newest
 BATCH = 20  # records of a POST /api/v1/changes of new tasks
 
@@ -394,6 +399,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent connections")
     parser.add_argument("--every", type=float, default=5, help="seconds between samples")
     parser.add_argument("--data", type=Path, default=ROOT / ".data")
+    parser.add_argument(
+        "--probe", action="store_true", help="the server reports where its memory goes"
+    )
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     # The dialects' rate limit stays on (its buckets are part of what is measured) but so
@@ -401,7 +409,16 @@ def main() -> None:
     os.environ["WORKTRAIL_RATE_LIMIT_PER_MINUTE"] = "1000000"
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     failed = False
+    if args.probe:
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PROBE), os.environ.get("PYTHONPATH")) if p
+        )
     for kind in kinds:
+        if args.probe:
+            RESULTS.mkdir(exist_ok=True)
+            probe = RESULTS / f"soak-{kind}-probe.jsonl"
+            probe.unlink(missing_ok=True)
+            os.environ["WORKTRAIL_SOAK_PROBE"] = str(probe)
         results = soak(
             kind, args.minutes, args.warmup, args.events, args.clients, args.every, args.data
         )
