@@ -76,10 +76,10 @@ def malloc_mb() -> tuple[float, float]:
 
 
 def scope_cache() -> dict[str, int]:
-    rows = sys.modules.get("worktrail.store.rows")
-    if rows is None:
+    parse = getattr(sys.modules.get("worktrail.store.rows"), "parse_scope", None)
+    if parse is None:  # not imported yet (or a version without the cache)
         return {}
-    info = rows.parse_scope.cache_info()
+    info = parse.cache_info()
     return {"size": info.currsize, "misses": info.misses}
 
 
