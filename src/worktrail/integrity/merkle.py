@@ -110,7 +110,9 @@ def append_leaves(
         if first & 1:  # the first new node is a right child: its sibling is on the frontier
             parents.append(node_hash(left_of[level], row[0]))
             start = 1
-        parents.extend(node_hash(a, b) for a, b in zip(row[start::2], row[start + 1 :: 2]))
+        parents.extend(
+            node_hash(a, b) for a, b in zip(row[start::2], row[start + 1 :: 2], strict=False)
+        )
         level, first, row = level + 1, first >> 1, parents
     return made
 
