@@ -41,6 +41,8 @@ from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, Sto
 from . import faults, lookups
 from . import schema as t
 from .compile import StatementCache, bound_values, count_statement, page_statement
+from .integrity import IntegrityStore
+from .location import sqlite_path
 from .rows import (
     EVENT_READ_COLUMNS,
     TOKEN_COLUMNS,
@@ -66,6 +68,7 @@ class Store:
     """Append-only event store plus current entity state. Thread-safe."""
 
     dialect_name = "base"
+    placeholder = "?"  # the driver's parameter mark, in prebuilt SQL
     # Threads a server process runs requests' blocking work in, when Settings.threads is 0.
     # A client-server database works while the thread waits, so a few more than cores pay:
     # pages under 16 clients on PostgreSQL, 1M events, 2 cores: ~220/s with 2 threads,
@@ -84,6 +87,7 @@ class Store:
         self._located_entity = lookups.located_entity()
         self._workspaces_of = lookups.workspaces_of()
         self.webhooks = WebhookStore(self, self._upsert)
+        self.integrity = IntegrityStore(self, self._upsert, self.placeholder)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call `listener(org_id)` after each commit of this process that appended events
@@ -181,6 +185,12 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             conn.commit()
+
+    def default_key_path(self) -> Path | None:
+        """Where the checkpoint signing key lives when no setting names a file: beside an
+        SQLite store's file; None for a server database (whose hosts must be given one)."""
+        path = sqlite_path(self.url)
+        return path.with_name(path.name + ".integrity.key") if path else None
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

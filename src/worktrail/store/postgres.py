@@ -30,6 +30,7 @@ from .rows import EVENT_READ_NAMES
 from .writing import (
     ENTITY_INSERT_COLUMNS,
     EVENT_INSERT_COLUMNS,
+    NODE_INSERT_COLUMNS,
     SCOPE_INSERT_COLUMNS,
     WriteSQL,
     WriteTransaction,
@@ -38,6 +39,7 @@ from .writing import (
 _COPY_EVENTS = f"COPY events ({', '.join(EVENT_INSERT_COLUMNS)}) FROM STDIN"
 _COPY_SCOPES = f"COPY event_scopes ({', '.join(SCOPE_INSERT_COLUMNS)}) FROM STDIN"
 _COPY_ENTITIES = f"COPY entities ({', '.join(ENTITY_INSERT_COLUMNS)}) FROM STDIN"
+_COPY_NODES = f"COPY merkle_nodes ({', '.join(NODE_INSERT_COLUMNS)}) FROM STDIN"
 # A batch's lookups by idempotency key and by external id: one probe of the unique index per
 # value (a lateral join), whatever the planner's statistics say. With `IN (...)` a young or
 # unanalyzed table gets a plan that filters all of the organization's rows, per batch.
@@ -89,6 +91,9 @@ class PostgresWriteTransaction(WriteTransaction):
         if scopes:
             self._copy(_COPY_SCOPES, scopes)
 
+    def _insert_nodes(self, nodes: list[tuple[Any, ...]]) -> None:
+        self._copy(_COPY_NODES, nodes)
+
     def _copy(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         driver = self.conn.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
@@ -104,6 +109,7 @@ class PostgresStore(Store):
         return postgresql_insert(table)
 
     dialect_name = "postgresql"
+    placeholder = "%s"
 
     def _transaction(
         self, conn: Connection, org_id: int, last_seq: int, last_hash: str

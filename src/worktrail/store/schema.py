@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -223,4 +224,49 @@ webhook_attempts = Table(
     Column("response_body", Text, nullable=True),
     Column("next_attempt_at", BigInteger, nullable=True),
     Index("ix_webhook_attempts_log", "org_id", "webhook_id", "id"),
+)
+
+# -- integrity ----------------------------------------------------------------------------
+# Each organization's events are the leaves of an RFC 9162 Merkle tree in seq order (leaf
+# seq - 1). Every complete subtree's hash is kept, once, as the append that completes it
+# writes it: node (level, idx) covers leaves [idx << level, (idx + 1) << level). A proof of
+# any tree size is a handful of point reads here, and never reads an event, so events a
+# retention policy removes leave the subtrees over them behind.
+merkle_nodes = Table(
+    "merkle_nodes",
+    metadata,
+    Column("org_id", BigInteger, nullable=False),
+    Column("level", SmallInteger, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("org_id", "level", "idx", name="pk_merkle_nodes"),
+    sqlite_with_rowid=False,
+)
+
+# Every checkpoint issued, one per tree size: the signed note as it was served, so a proof
+# of any issued size comes with the very checkpoint a client may already hold.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("org_id", BigInteger, nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("key", String(64), nullable=False),  # the signing key's fingerprint
+    Column("issued_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "tree_size", name="pk_checkpoints"),
+)
+
+# The public halves of the keys that sign checkpoints (the private key is a file, never
+# here): the current one has no retired_at; retired ones stay to verify what they signed.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),  # SHA-256 of the public key, hex
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger, nullable=True),
+    # 1 for the current key, NULL for retired ones: unique, so two servers starting at once
+    # on a new store cannot both make theirs current
+    Column("current", SmallInteger, nullable=True, unique=True),
 )

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from ..chain import event_hash, hash_body
 from ..diff import now_micros
+from ..integrity.merkle import leaf_hash
 from ..model import MAX_ID, EntityRow, EntityType, Event, NewEvent, Scope, State
 from . import schema as t
 from .rows import (
@@ -68,6 +69,8 @@ EVENT_INSERT_COLUMNS = (
     "data",
 )
 SCOPE_INSERT_COLUMNS = ("org_id", "scope_type", "scope_id", "seq", "subject_type", "n")
+NODE_INSERT_COLUMNS = ("org_id", "level", "idx", "hash")
+_SEQ, _HASH = EVENT_INSERT_COLUMNS.index("seq"), EVENT_INSERT_COLUMNS.index("hash")
 ENTITY_INSERT_COLUMNS = ENTITY_COLUMN_NAMES
 
 
@@ -78,6 +81,7 @@ class WriteSQL:
     insert_events: str = _insert_sql("events", EVENT_INSERT_COLUMNS)
     insert_scopes: str = _insert_sql("event_scopes", SCOPE_INSERT_COLUMNS)
     insert_entities: str = _insert_sql("entities", ENTITY_INSERT_COLUMNS)
+    insert_nodes: str = _insert_sql("merkle_nodes", NODE_INSERT_COLUMNS)
     insert_entity_returning: str = (
         _insert_sql("entities", ENTITY_INSERT_COLUMNS[1:]) + " RETURNING id"
     )
@@ -427,8 +431,8 @@ class WriteTransaction:
         return out
 
     def flush(self) -> None:
-        """Write new entities and entity states, insert buffered events and scopes, move the
-        head."""
+        """Write new entities and entity states, insert buffered events, their scopes and the
+        Merkle tree nodes they complete, move the head."""
         self._write_new_entities()
         if self._dirty:
             self._update_entities(
@@ -449,9 +453,17 @@ class WriteTransaction:
         if not self._event_rows:
             return
         self._insert_events(self._event_rows, self._ranked_scope_rows())
+        self._insert_nodes(self._tree_nodes())
         self.conn.exec_driver_sql(self.SQL.move_head, (self.last_seq, self.last_hash, self.org_id))
         self._event_rows.clear()
         self._scope_rows.clear()
+
+    def _tree_nodes(self) -> list[tuple[Any, ...]]:
+        """The Merkle tree nodes the buffered events complete (their leaves among them):
+        the events are the tree's next leaves, in seq order."""
+        rows = self._event_rows
+        leaves = [leaf_hash(bytes.fromhex(row[_HASH])) for row in rows]
+        return self.store.integrity.grow(self.conn, self.org_id, rows[0][_SEQ] - 1, leaves)
 
     def _write_new_entities(self) -> None:
         if not self._new:
@@ -476,7 +488,8 @@ class WriteTransaction:
         self._new.clear()
 
     # The batch writes, as tuples in the column orders of ENTITY_INSERT_COLUMNS,
-    # EVENT_INSERT_COLUMNS and SCOPE_INSERT_COLUMNS (and WriteSQL.update_entity's parameters).
+    # EVENT_INSERT_COLUMNS, SCOPE_INSERT_COLUMNS and NODE_INSERT_COLUMNS (and
+    # WriteSQL.update_entity's parameters).
 
     def _insert_entities(self, rows: list[tuple[Any, ...]]) -> None:
         self.conn.exec_driver_sql(self.SQL.insert_entities, rows)
@@ -488,3 +501,6 @@ class WriteTransaction:
         self.conn.exec_driver_sql(self.SQL.insert_events, events)
         if scopes:
             self.conn.exec_driver_sql(self.SQL.insert_scopes, scopes)
+
+    def _insert_nodes(self, nodes: list[tuple[Any, ...]]) -> None:
+        self.conn.exec_driver_sql(self.SQL.insert_nodes, nodes)
