@@ -60,9 +60,10 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
-    """Settings of a test app. Webhook delivery is off unless a test turns it on (its
-    worker would otherwise poll beside every test)."""
-    return Settings(database_url=url, secret="test-secret", **{"webhook_worker": 0, **overrides})
+    """Settings of a test app. Webhook delivery and checkpoints in the background are off
+    unless a test turns them on (their workers would otherwise run beside every test)."""
+    quiet = {"webhook_worker": 0, "checkpoint_interval_seconds": 0, "checkpoint_events": 0}
+    return Settings(database_url=url, secret="test-secret", **{**quiet, **overrides})
 
 
 @pytest.fixture(params=BACKENDS)
@@ -84,8 +85,8 @@ def database_url(
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, integrity_key_file=str(tmp_path / "integrity.key"))
 
 
 @pytest.fixture

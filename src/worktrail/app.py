@@ -12,7 +12,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from . import __version__
-from .api import entities, events, ingest, organization, stream, tokens, webhooks
+from .api import entities, events, ingest, integrity, organization, stream, tokens, webhooks
 from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
@@ -24,7 +24,7 @@ from .web.openapi import BEARER, BEARER_SCHEMES, install_openapi
 from .web.problems import install_problem_handlers
 from .web.security import SecureApp, install_cors
 from .web.services import Services
-from .worker import build_worker
+from .worker import CheckpointWorker, build_worker
 
 log = logging.getLogger("worktrail")
 
@@ -40,16 +40,23 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         # SQLiteStore.server_threads).
         threads = settings.threads if settings.threads > 0 else store.server_threads
         to_thread.current_default_thread_limiter().total_tokens = threads
-        if not settings.webhook_worker:
-            yield
-            return
-        worker = build_worker(store, settings)  # webhooks delivered by this process too
-        running = asyncio.create_task(worker.run())
+        checkpoints = CheckpointWorker(store, app.state.services.notary, settings)
+        signing = asyncio.create_task(checkpoints.run()) if checkpoints.enabled else None
         try:
-            yield
+            if not settings.webhook_worker:
+                yield
+                return
+            worker = build_worker(store, settings)  # webhooks delivered by this process too
+            running = asyncio.create_task(worker.run())
+            try:
+                yield
+            finally:
+                worker.stop()
+                await running
         finally:
-            worker.stop()
-            await running
+            checkpoints.stop()
+            if signing is not None:
+                await signing
 
     app = SecureApp(
         title="worktrail",
@@ -70,6 +77,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(organization.router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
+    app.include_router(integrity.router)
     app.state.error_renderers = []
     dialects = load_dialects()
     for dialect in dialects:

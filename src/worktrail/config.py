@@ -128,6 +128,34 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Base URL clients use to reach the service (absolute links). Empty: from the request.",
     ),
+    Setting(
+        "integrity_host",
+        str,
+        "",
+        "Host named in checkpoint origins, worktrail/<host>/org/<id>. Empty: this machine's "
+        "hostname.",
+    ),
+    Setting(
+        "integrity_key_file",
+        str,
+        "",
+        "File of the Ed25519 key that signs checkpoints (made on first start, mode 0600). "
+        "Empty: beside an SQLite store's file; on PostgreSQL, no checkpoints until it is set.",
+    ),
+    Setting(
+        "checkpoint_interval_seconds",
+        int,
+        60,
+        "Seconds after which an organization with new events gets a new checkpoint (0: never "
+        "for time alone).",
+    ),
+    Setting(
+        "checkpoint_events",
+        int,
+        1000,
+        "New events after which an organization gets a new checkpoint at once (0: never for "
+        "the count alone).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -162,6 +190,10 @@ class Settings:
     webhook_concurrency: int = 256
     webhook_endpoint_concurrency: int = 8
     public_url: str = ""
+    integrity_host: str = ""
+    integrity_key_file: str = ""
+    checkpoint_interval_seconds: int = 60
+    checkpoint_events: int = 1000
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

@@ -59,7 +59,7 @@ class VerifierKey:
     @classmethod
     def parse(cls, line: str) -> VerifierKey:
         """A verifier key line, checked: its id must be the one its name and key give."""
-        parts = line.strip().split("+")
+        parts = line.strip().split("+", 2)  # base64 may hold + too; a name never does
         if len(parts) != 3:
             raise NoteError("a verifier key is <name>+<key id>+<key>")
         name, hex_id, data = parts

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from ..auth import Principal
-from ..errors import Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..model import (
     Attempt,
     Cursor,
@@ -25,8 +25,9 @@ from ..model import (
     Scope,
     Secrets,
     StoredEvent,
+    event_id,
 )
-from ..store import OrgRow, Store, TokenRow, event_from_row
+from ..store import CheckpointRecord, OrgRow, SigningKey, Store, TokenRow, event_from_row
 
 _E = TypeVar("_E", Event, StoredEvent)
 
@@ -256,6 +257,59 @@ class Reader:
             return event
         workspaces = {s.id for s in event.scopes if s.type is EntityType.WORKSPACE}
         return event if workspaces & self.visible else None
+
+    # -- integrity: checkpoints and proofs show hashes only; any member may read them, and
+    # an event's proof whoever may read the event
+
+    def checkpoint(self, tree_size: int | None = None) -> CheckpointRecord:
+        """The latest checkpoint, or the one of `tree_size`; NotFound if there is none."""
+        integrity = self._store.integrity
+        if tree_size is None:
+            found = integrity.latest_checkpoint(self.org_id)
+            if found is None:
+                raise NotFound("no checkpoint has been issued for this organization yet")
+            return found
+        found = integrity.checkpoint(self.org_id, tree_size)
+        if found is None:
+            latest = integrity.latest_checkpoint(self.org_id)
+            issued = f"the latest is of tree size {latest.tree_size}" if latest else "none yet"
+            raise NotFound(f"no checkpoint was issued at tree size {tree_size} ({issued})")
+        return found
+
+    def signing_keys(self) -> list[SigningKey]:
+        """The keys that sign checkpoints: the current one first, then retired ones."""
+        return self._store.integrity.signing_keys()
+
+    def inclusion_proof(
+        self, seq: int, tree_size: int | None
+    ) -> tuple[Event, CheckpointRecord, list[bytes]]:
+        """A readable event, the checkpoint of `tree_size` (default: the latest) and the
+        audit path of the event's leaf (seq - 1) in that tree."""
+        event = self.event(seq)
+        if event is None:
+            raise NotFound(f"event {event_id(self.org_id, seq)} does not exist")
+        if tree_size is not None and tree_size < seq:
+            raise BadRequest(
+                f"event seq {seq} is not in the tree of size {tree_size}: "
+                f"ask for a tree size of at least {seq}"
+            )
+        checkpoint = self.checkpoint(tree_size)
+        if checkpoint.tree_size < seq:
+            raise BadRequest(
+                f"event seq {seq} came after the latest checkpoint (tree size "
+                f"{checkpoint.tree_size}): ask again once a checkpoint of at least {seq} is issued"
+            )
+        path = self._store.integrity.inclusion(self.org_id, seq - 1, checkpoint.tree_size)
+        return event, checkpoint, path
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """The proof that the tree of `first` events is a prefix of the tree of `second`."""
+        head = self.head()
+        if not 1 <= first <= second:
+            raise BadRequest("'first' must be at least 1 and at most 'second'")
+        if second > head:
+            raise BadRequest(f"'second' is beyond the tree, whose size is {head}")
+        return self._store.integrity.consistency(self.org_id, first, second)
 
     def own_events(
         self,

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from ..config import ConfigError, Settings
 from ..errors import StoreError
 from .base import Store
+from .integrity import CheckpointRecord, SigningKey
 from .location import StoreMissing, describe
 from .location import require_file as _require_file
 from .rows import LocatedEntity, OrgRow, TokenChanges, TokenRow, TokenUser, event_from_row
@@ -50,8 +51,10 @@ def _open(settings: Settings) -> Store:
 
 
 __all__ = [
+    "CheckpointRecord",
     "LocatedEntity",
     "OrgRow",
+    "SigningKey",
     "Store",
     "StoreMissing",
     "TokenChanges",

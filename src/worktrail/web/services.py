@@ -14,7 +14,7 @@ from ..diff import now_micros
 from ..errors import TooManyRequests, Unauthorized, WorktrailError
 from ..query import CursorCodec, Reader
 from ..store import Store
-from ..write import Writer
+from ..write import Notary, Writer
 from .authlimit import AuthFailureLimiter
 from .ratelimit import RateLimiter
 
@@ -31,6 +31,7 @@ class Services:
     cursors: CursorCodec
     rate_limiter: RateLimiter
     auth_failures: AuthFailureLimiter
+    notary: Notary  # signs checkpoints
     # now, in microseconds since the epoch: where time windows end (tests set it)
     clock: Callable[[], int] = field(default=now_micros)
 
@@ -45,6 +46,7 @@ class Services:
             cursors=CursorCodec(secret),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
             auth_failures=AuthFailureLimiter(settings.auth_failures_per_minute),
+            notary=Notary(store, settings),
         )
 
     def authenticate(self, token: str | None) -> Principal:

@@ -6,6 +6,7 @@ from ..config import Settings
 from ..delivery.styles import DeliveryStyle, NativeStyle
 from ..dialects import load_dialects
 from ..store import Store
+from .checkpoints import CheckpointWorker
 from .loop import DeliveryWorker
 
 
@@ -23,4 +24,4 @@ def build_worker(store: Store, settings: Settings) -> DeliveryWorker:
     return DeliveryWorker(store, settings, delivery_styles())
 
 
-__all__ = ["DeliveryWorker", "build_worker", "delivery_styles"]
+__all__ = ["CheckpointWorker", "DeliveryWorker", "build_worker", "delivery_styles"]
