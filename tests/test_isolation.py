@@ -213,3 +213,30 @@ def test_entities_looked_up_by_id_stay_in_their_organization(
     assert list(found) == [mine]
     assert found[mine].org_id == org.id
     assert store.get_entities(other_org.id, [mine]) == {}
+
+
+def test_integrity_routes_answer_for_the_tokens_own_organization(
+    org: Org, other_org: Org, tree: Tree
+) -> None:
+    from worktrail.integrity.checkpoint import open_checkpoint
+    from worktrail.integrity.note import parse_verifier_keys
+
+    mine = org.post("/api/v1/integrity/checkpoint").text
+    assert other_org.get("/api/v1/integrity/checkpoint").status_code == 404  # none of its own
+    theirs = other_org.post("/api/v1/integrity/checkpoint").text
+    assert theirs != mine
+    for who, note in ((org, mine), (other_org, theirs)):
+        keys = parse_verifier_keys(who.get("/api/v1/integrity/key").text)
+        assert [k.name for k in keys] == [f"worktrail/{org.services.notary.host}/org/{who.id}"]
+        assert open_checkpoint(note, keys).size == org.store.head_seq(who.id)
+        assert who.get("/api/v1/integrity/checkpoint").text == note
+    # another organization's key does not verify this one's checkpoint
+    other_keys = parse_verifier_keys(other_org.get("/api/v1/integrity/key").text)
+    with pytest.raises(ValueError):
+        open_checkpoint(mine, other_keys)
+    # sizes of the larger history are beyond the smaller one's tree
+    big = org.store.head_seq(org.id)
+    small = org.store.head_seq(other_org.id)
+    assert big > small
+    response = other_org.get("/api/v1/integrity/consistency", params={"first": 1, "second": big})
+    assert response.status_code == 400 and str(small) in response.json()["detail"]
