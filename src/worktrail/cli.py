@@ -1,5 +1,5 @@
 """The `worktrail` command: serve, demo, migrate, org, token, webhooks, worker, tail, export,
-verify, bench.
+verify, witness, integrity, bench.
 
 serve, migrate, demo and org create may create a store; the others open an existing one
 (cli_store)."""
@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from .cli_export import export
+from .cli_integrity import integrity_app, verify, witness
 from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
 from .cli_store import open_store as _store
 from .cli_store import pick_org as _org
@@ -40,6 +41,9 @@ app.add_typer(org_app, name="org")
 app.add_typer(webhooks_app, name="webhooks")
 app.command()(export)
 app.command()(worker)
+app.command()(verify)
+app.command()(witness)
+app.add_typer(integrity_app, name="integrity")
 
 
 @app.callback()
@@ -448,25 +452,6 @@ def tail(
     except KeyboardInterrupt:
         pass
     err.print(f"resume with --cursor {encode_position(codec, query, position)}")
-
-
-@app.command()
-def verify(org: OrgOption = None, database_url: DatabaseUrl = None) -> None:
-    """Recompute the organization's hash chain: no holes, every link and hash intact."""
-    from .verify import verify_chain
-
-    store = _store(_settings(database_url))
-    org_id = _org(store, org)
-    total = store.head_seq(org_id)
-    with _progress() as progress:
-        task = progress.add_task("Verifying", total=total)
-        result = verify_chain(store, org_id, lambda n: progress.update(task, completed=n))
-        progress.update(task, completed=result.checked)
-    if result.ok:
-        console.print(f"OK: {result.checked:,} events, chain intact.")
-    else:
-        console.print(f"BROKEN at seq {result.first_bad_seq}: {result.reason}")
-        raise typer.Exit(1)
 
 
 @app.command(

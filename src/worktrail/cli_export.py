@@ -34,6 +34,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from .cli_integrity import write_bundle
 from .cli_store import DatabaseUrl, OrgOption, err, open_store, pick_org, settings_for
 from .config import Settings
 from .errors import WorktrailError
@@ -254,6 +255,27 @@ def destination(output: str | None) -> Iterator[BinaryIO]:
         raise
 
 
+def export_bundle(filters: Filters, database_url: str | None, org: int | None, path: Path) -> int:
+    """Write a bundle of the events the filters select from the local store to `path`;
+    how many it holds."""
+    if filters.order not in (None, "oldest"):
+        raise ExportFailed("a bundle holds events oldest first: leave out --order", 2)
+    settings = settings_for(database_url)
+    filters.query(settings, 0)
+    store = open_store(settings)
+    reader_org = pick_org(store, org)
+    query = filters.query(settings, reader_org)
+    if query.scope is not None:
+        from .query import Reader
+
+        try:
+            Reader.whole(store, reader_org).scope(query.scope)
+        except WorktrailError as exc:
+            raise ExportFailed(exc.detail, 2) from exc
+    with destination(str(path)) as out:
+        return write_bundle(store, settings, reader_org, query, out)
+
+
 # -- the command ---------------------------------------------------------------------------
 
 
@@ -299,6 +321,13 @@ def export(
         str | None,
         typer.Option(envvar="WORKTRAIL_TOKEN", help="API token for --url.", show_default=False),
     ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a bundle instead: the events with a signed checkpoint and the proof "
+            "that they are in it, for `worktrail verify --bundle` (docs/integrity.md).",
+        ),
+    ] = None,
 ) -> None:
     """Write the events GET /api/v1/events would select as CSV or NDJSON, streamed; from
     the local store (the organization's whole history) or from a server (--url)."""
@@ -314,6 +343,12 @@ def export(
     )
     show = err.is_terminal
     try:
+        if bundle is not None:
+            if url is not None or fmt is not None or output is not None:
+                raise ExportFailed("--bundle is made from the local store, in its own format", 2)
+            count = export_bundle(filters, database_url, org, bundle)
+            err.print(f"{count:,} events with their proof written to {bundle}", highlight=False)
+            return
         chosen = choose_format(fmt, output)
         if url is not None:
             if database_url is not None or org is not None:

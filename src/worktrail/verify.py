@@ -1,14 +1,20 @@
-"""Recompute an organization's hash chain and report the first break."""
+"""Check an organization's stored history: recompute its hash chain, and its Merkle tree
+against the latest checkpoint, and report the first thing that does not hold."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .chain import GENESIS_HASH, event_hash, hash_body
-from .model import Event, EventQuery
+from .chain import GENESIS_HASH, canonical_bytes
+from .integrity.checkpoint import Checkpoint, open_checkpoint
+from .integrity.events import UnreadableEvent, stored_body
+from .integrity.merkle import TreeBuilder, leaf_hash
+from .integrity.note import NoteError, VerifierKey, split
+from .model import EventQuery
 from .query import Reader
-from .store import Store
+from .store import CheckpointRecord, Store
 
 
 @dataclass(frozen=True)
@@ -17,50 +23,97 @@ class VerifyResult:
     ok: bool
     first_bad_seq: int | None = None
     reason: str = ""
+    checkpoint: int | None = None  # the tree size of the checkpoint the tree was held to
 
 
-def recompute_hash(event: Event) -> str:
-    return event_hash(
-        hash_body(
-            org_id=event.org_id,
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            recorded_at=event.recorded_at,
-            actor=event.actor.to_json() if event.actor else None,
-            action=event.action.value,
-            subject_type=event.subject_type.value,
-            subject_id=event.subject_id,
-            changes=list(event.changes),
-            before=event.before,
-            after=event.after,
-            context=event.context,
-            scopes=[str(s) for s in event.scopes],
-            idempotency_key=event.idempotency_key,
-            schema_version=event.schema_version,
-            prev_hash=event.prev_hash,
-        )
-    )
+def _broken(checked: int, seq: int | None, reason: str) -> VerifyResult:
+    return VerifyResult(checked, False, seq, reason)
 
 
 def verify_chain(
-    store: Store, org_id: int, progress: Callable[[int], None] | None = None
+    store: Store,
+    org_id: int,
+    progress: Callable[[int], None] | None = None,
+    trusted: Checkpoint | None = None,
 ) -> VerifyResult:
-    """Walk the organization's events in seq order: no holes, each link and hash intact."""
+    """Walk the organization's events in seq order: no holes, each link and hash intact;
+    then their Merkle tree: the same as the stored one, with the root of the latest
+    checkpoint (whose signature must verify with the store's keys) and of `trusted`, a
+    checkpoint the caller kept from before."""
     reader = Reader.whole(store, org_id)
+    latest = store.integrity.latest_checkpoint(org_id)
+    if latest is not None:
+        try:
+            _opened(store, latest)
+        except NoteError as exc:
+            return _broken(0, None, f"the latest checkpoint does not verify: {exc}")
+    marks = {latest.tree_size if latest else 0, trusted.size if trusted else 0}
+    tree = TreeBuilder()
+    roots = {0: tree.root()}  # the root at each size a checkpoint names
     expected_prev = GENESIS_HASH
     checked = 0
-    for event in reader.iter_events(EventQuery(org_id=org_id, ascending=True, limit=1000)):
-        if event.seq != checked + 1:
-            return VerifyResult(checked, False, checked + 1, f"seq {checked + 1} is missing")
-        if event.prev_hash != expected_prev:
-            return VerifyResult(checked, False, event.seq, "prev_hash does not link")
-        if recompute_hash(event) != event.hash:
-            return VerifyResult(checked, False, event.seq, "content does not match its hash")
-        expected_prev = event.hash
-        checked += 1
-        if progress and checked % 10_000 == 0:
-            progress(checked)
+    query = EventQuery(org_id=org_id, ascending=True, limit=1000)
+    for chunk in reader.iter_stored(query, 2000):
+        for event in chunk:
+            if event.seq != checked + 1:
+                return _broken(checked, checked + 1, f"seq {checked + 1} is missing")
+            if event.prev_hash != expected_prev:
+                return _broken(checked, event.seq, "prev_hash does not link")
+            try:
+                digest = hashlib.sha256(canonical_bytes(stored_body(event))).hexdigest()
+            except UnreadableEvent as exc:
+                return _broken(checked, event.seq, str(exc))
+            if digest != event.hash:
+                return _broken(checked, event.seq, "content does not match its hash")
+            tree.append(leaf_hash(bytes.fromhex(digest)))
+            if tree.size in marks:
+                roots[tree.size] = tree.root()
+            expected_prev = event.hash
+            checked += 1
+            if progress and checked % 10_000 == 0:
+                progress(checked)
     org = reader.org_record()
     if org.last_seq != checked or org.last_hash != expected_prev:
-        return VerifyResult(checked, False, checked + 1, "head does not match the last event")
-    return VerifyResult(checked, True)
+        return _broken(checked, checked + 1, "head does not match the last event")
+    problem = _tree_problem(store, org_id, tree, roots, latest, trusted)
+    if problem:
+        return _broken(checked, None, problem)
+    return VerifyResult(checked, True, checkpoint=latest.tree_size if latest else None)
+
+
+def _opened(store: Store, record: CheckpointRecord) -> Checkpoint:
+    """The checkpoint of a record, its signature verified with the store's keys."""
+    text, _ = split(record.note)
+    origin = text.split("\n", 1)[0]
+    keys = [VerifierKey(origin, k.public_key) for k in store.integrity.signing_keys()]
+    return open_checkpoint(record.note, keys)
+
+
+def _tree_problem(
+    store: Store,
+    org_id: int,
+    tree: TreeBuilder,
+    roots: dict[int, bytes],
+    latest: CheckpointRecord | None,
+    trusted: Checkpoint | None,
+) -> str:
+    """What is wrong with the Merkle tree of the events (nothing: "")."""
+    for name, checkpoint in (("the latest checkpoint", latest), ("the checkpoint given", trusted)):
+        if checkpoint is None:
+            continue
+        size = checkpoint.tree_size if isinstance(checkpoint, CheckpointRecord) else checkpoint.size
+        root = checkpoint.root_hash if isinstance(checkpoint, CheckpointRecord) else checkpoint.root
+        if size > tree.size:
+            return (
+                f"the history holds {tree.size} events but {name} covers {size}: "
+                "events were removed since it was signed"
+            )
+        if roots[size] != root:
+            return f"the first {size} events are not those {name} signed: the history was rewritten"
+    try:
+        stored = store.integrity.root(org_id, tree.size)
+    except KeyError as exc:
+        return f"the stored Merkle tree is incomplete: {exc.args[0]}"
+    if stored != tree.root():
+        return "the stored Merkle tree does not match the events (proofs from it would fail)"
+    return ""

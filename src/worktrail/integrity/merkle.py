@@ -117,6 +117,26 @@ def append_leaves(
     return made
 
 
+class TreeBuilder:
+    """A tree grown one leaf at a time, keeping only its frontier (a verifier's view)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._frontier: list[tuple[int, bytes]] = []  # (level, hash), largest first
+
+    def append(self, leaf: bytes) -> None:
+        level, digest = 0, leaf
+        frontier = self._frontier
+        while frontier and frontier[-1][0] == level:
+            digest = node_hash(frontier.pop()[1], digest)
+            level += 1
+        frontier.append((level, digest))
+        self.size += 1
+
+    def root(self) -> bytes:
+        return fold([digest for _, digest in self._frontier])
+
+
 # -- proofs ---------------------------------------------------------------------------------
 
 
