@@ -48,7 +48,7 @@ def verify_chain(
         except NoteError as exc:
             return _broken(0, None, f"the latest checkpoint does not verify: {exc}")
     marks = {latest.tree_size if latest else 0, trusted.size if trusted else 0}
-    tree = TreeBuilder()
+    tree = TreeBuilder(keep=True)
     roots = {0: tree.root()}  # the root at each size a checkpoint names
     expected_prev = GENESIS_HASH
     checked = 0
@@ -72,6 +72,9 @@ def verify_chain(
             checked += 1
             if progress and checked % 10_000 == 0:
                 progress(checked)
+        altered = _altered_node(store, org_id, tree)
+        if altered:
+            return _broken(checked, None, altered)
     org = reader.org_record()
     if org.last_seq != checked or org.last_hash != expected_prev:
         return _broken(checked, checked + 1, "head does not match the last event")
@@ -79,6 +82,22 @@ def verify_chain(
     if problem:
         return _broken(checked, None, problem)
     return VerifyResult(checked, True, checkpoint=latest.tree_size if latest else None)
+
+
+def _altered_node(store: Store, org_id: int, tree: TreeBuilder) -> str:
+    """The stored nodes of what `tree` completed since the last call, held to those it
+    computed: a proof is served from them."""
+    made, tree.made = tree.made, []
+    stored = store.integrity.fetch_all(org_id, [(level, index) for level, index, _ in made])
+    for level, index, digest in made:
+        if stored.get((level, index)) != digest:
+            span = f"[{index << level}, {(index + 1) << level})"
+            what = "lacks" if (level, index) not in stored else "has another hash for"
+            return (
+                f"the stored Merkle tree {what} the subtree of leaves {span}: "
+                "it does not match the events (proofs from it would fail)"
+            )
+    return ""
 
 
 def _opened(store: Store, record: CheckpointRecord) -> Checkpoint:

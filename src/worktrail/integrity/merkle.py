@@ -118,18 +118,25 @@ def append_leaves(
 
 
 class TreeBuilder:
-    """A tree grown one leaf at a time, keeping only its frontier (a verifier's view)."""
+    """A tree grown one leaf at a time, keeping only its frontier (a verifier's view); with
+    `keep`, also every node it completes, in `made`, until the caller takes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.size = 0
         self._frontier: list[tuple[int, bytes]] = []  # (level, hash), largest first
+        self._keep = keep
+        self.made: list[tuple[int, int, bytes]] = []
 
     def append(self, leaf: bytes) -> None:
-        level, digest = 0, leaf
+        level, digest, index = 0, leaf, self.size
         frontier = self._frontier
+        if self._keep:
+            self.made.append((0, index, leaf))
         while frontier and frontier[-1][0] == level:
             digest = node_hash(frontier.pop()[1], digest)
-            level += 1
+            level, index = level + 1, index >> 1
+            if self._keep:
+                self.made.append((level, index, digest))
         frontier.append((level, digest))
         self.size += 1
 

@@ -14,6 +14,7 @@ given subtree hash is never used for a subtree that holds a given leaf.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from hashlib import sha256
 
 from .merkle import NodeId, ProofError, fold, frontier_ids, node_hash, range_ids
 
@@ -23,7 +24,8 @@ Known = Iterable[tuple[int, int, bytes]]
 
 
 def compact_range(first: int, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
-    """The complete subtrees that leaves [first, first + len(leaves)) make, with hashes."""
+    """The complete subtrees that leaves [first, first + len(leaves)) make, with hashes
+    (node hashes inline: this folds every leaf of a bundle)."""
     out: list[tuple[int, int, bytes]] = []
     level, start, row = 0, first, list(leaves)
     while row:
@@ -33,7 +35,7 @@ def compact_range(first: int, leaves: Sequence[bytes]) -> list[tuple[int, int, b
         if len(row) & 1:
             out.append((level, start + len(row) - 1, row[-1]))
             row = row[:-1]
-        row = [node_hash(a, b) for a, b in zip(row[0::2], row[1::2], strict=True)]
+        row = [sha256(b"\x01" + a + b).digest() for a, b in zip(row[0::2], row[1::2], strict=True)]
         level, start = level + 1, start >> 1
     return out
 

@@ -54,13 +54,6 @@ def _lines(path: str, begin: int, end: int):  # type: ignore[no-untyped-def]
             yield [rest]
 
 
-def _seq_and_prev(body: bytes) -> tuple[int, bytes]:
-    at = body.rfind(SEQ_KEY) + len(SEQ_KEY)
-    seq = int(body[at : body.index(b",", at)])
-    prev = body.rfind(PREV_KEY) + len(PREV_KEY)
-    return seq, body[prev : prev + 64]
-
-
 def scan_range(path: str, begin: int, end: int) -> Chunk:
     """Check the event lines in bytes [begin, end) of the bundle at `path`."""
     sha256 = hashlib.sha256
@@ -76,11 +69,13 @@ def scan_range(path: str, begin: int, end: int) -> Chunk:
             ):
                 chunk.error = f"after event seq {last_seq}: a line that is not an event line"
                 return chunk
-            body = line[BODY_START:-1]
-            digest = sha256(body).digest()
+            digest = sha256(memoryview(line)[BODY_START:-1]).digest()
             claimed = line[HASH_START:HASH_END]
-            try:
-                seq, prev = _seq_and_prev(body)
+            try:  # _seq_and_prev, inline: this runs for every event
+                at = line.rfind(SEQ_KEY, BODY_START) + 7
+                seq = int(line[at : line.index(b",", at)])
+                at = line.rfind(PREV_KEY, BODY_START) + 13
+                prev = line[at : at + 64]
             except ValueError:
                 chunk.error = f"after event seq {last_seq}: an event without a seq"
                 return chunk

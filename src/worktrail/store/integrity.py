@@ -137,6 +137,11 @@ class IntegrityStore:
         with self._store.read() as conn:
             return consistency_proof(first, second, self._fetcher(conn, org_id))
 
+    def fetch_all(self, org_id: int, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """The hashes of those of these nodes that exist."""
+        with self._store.read() as conn:
+            return self.fetch_nodes(conn, org_id, ids)
+
     def nodes(self, org_id: int, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         """The hashes of these nodes; KeyError naming the first missing ones."""
         with self._store.read() as conn:
