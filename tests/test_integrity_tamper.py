@@ -143,8 +143,9 @@ def test_an_altered_merkle_node_is_caught(history: Org) -> None:
     code, out = verify(history)
     assert code == 1, out
     assert "has another hash for the subtree of leaves [0, 2)" in out
-    # and a proof served from it fails where a client checks it
-    event = history.get("/api/v1/events", params={"order": "oldest", "limit": 1}).json()["data"][0]
+    # and a proof served from it fails where a client checks it: that of leaf 2 holds it
+    listed = history.get("/api/v1/events", params={"order": "oldest", "limit": 3}).json()
+    event = listed["data"][2]
     body = history.get(f"/api/v1/events/{event['id']}/proof").json()
     from worktrail.cli_integrity import check_proof
 
