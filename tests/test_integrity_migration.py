@@ -10,12 +10,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
+import worktrail.store
 from worktrail.store import Store
 from worktrail.verify import verify_chain
 
 from .conftest import Org, Tree
 
-MIGRATIONS = Path(__import__("worktrail.store", fromlist=["x"]).__file__).parent / "migrations"
+MIGRATIONS = Path(worktrail.store.__file__ or "").parent / "migrations"
 
 
 def alembic(store: Store, action: str, revision: str) -> None:
@@ -55,7 +56,7 @@ def test_upgrading_builds_the_tree_the_write_path_builds(
     assert spec and spec.loader
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    migration.BATCH = 4
+    setattr(migration, "BATCH", 4)  # noqa: B010
     with store.writer.begin() as conn:
         conn.execute(text("DELETE FROM merkle_nodes WHERE org_id = :o"), {"o": org.id})
         migration.build_tree(conn, org.id)
