@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from .test_merkle import Tree as Nodes
 from .test_merkle import reference_root
 
 runner = CliRunner()
+DOC = Path(__file__).resolve().parent.parent / "docs" / "integrity.md"
 
 
 @pytest.fixture
@@ -173,7 +175,14 @@ def test_one_event_and_its_proof_verify_offline(history: Org, tmp_path: Path) ->
     result = runner.invoke(app, ["verify", "--proof", str(proof), "--key", key])
     assert result.exit_code == 0 and "OK: event seq 1 is in" in result.output, result.output
     body = json.loads(proof.read_text())
+    # the verifier docs/integrity.md shows third parties agrees
+    [code] = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    names: dict[str, object] = {}
+    exec(code, names)
+    names["verify_proof"](body, key)  # type: ignore[operator]
     body["event"]["context"]["client_ip"] = "10.6.6.6"
+    with pytest.raises(AssertionError):
+        names["verify_proof"](body, key)  # type: ignore[operator]
     proof.write_text(json.dumps(body))
     result = runner.invoke(app, ["verify", "--proof", str(proof), "--key", key])
     assert result.exit_code == 1
