@@ -4,6 +4,10 @@ client without the database checks them: with the verifier keys and the Merkle m
 from __future__ import annotations
 
 import base64
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -193,3 +197,29 @@ def test_the_background_worker_issues_checkpoints_as_events_come(
             time.sleep(0.1)
         checkpoint = open_checkpoint(org.get("/api/v1/integrity/checkpoint").text, keys(org))
     assert checkpoint.size >= 3
+
+
+def test_worktrail_worker_issues_checkpoints_too(org: Org, tree: Tree, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "WORKTRAIL_DATABASE_URL": org.store.url,
+        "WORKTRAIL_INTEGRITY_KEY_FILE": org.services.settings.integrity_key_file,
+        "WORKTRAIL_CHECKPOINT_EVENTS": "2",
+        "WORKTRAIL_CHECKPOINT_INTERVAL_SECONDS": "0",
+        "WORKTRAIL_LOG_LEVEL": "warning",
+    }
+    with (tmp_path / "worker.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worktrail.cli", "worker"], env=env, stdout=log, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while org.get("/api/v1/integrity/checkpoint").status_code != 200:
+            assert process.poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() < deadline, "the worker issued no checkpoint"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, (tmp_path / "worker.log").read_text()
+    checkpoint = open_checkpoint(org.get("/api/v1/integrity/checkpoint").text, keys(org))
+    assert checkpoint.size == org.store.head_seq(org.id)

@@ -59,11 +59,13 @@ def _fail(exc: WorktrailError) -> typer.Exit:
 
 
 def worker(database_url: DatabaseUrl = None) -> None:
-    """Deliver webhooks until stopped (SIGTERM or Ctrl-C finish what is in flight first).
+    """Deliver webhooks, and issue checkpoints as they fall due, until stopped (SIGTERM or
+    Ctrl-C finish what is in flight first).
 
     Any number of workers may run, on any machines sharing a PostgreSQL database: they
     share the work through it and never send one attempt twice at once."""
-    from .worker import build_worker
+    from .worker import CheckpointWorker, build_worker
+    from .write import Notary
 
     settings = settings_for(database_url)
     logging.basicConfig(
@@ -74,16 +76,19 @@ def worker(database_url: DatabaseUrl = None) -> None:
         delivery = build_worker(store, settings)
     except WorktrailError as exc:
         raise _fail(exc) from exc
+    # and checkpoints, when they are due (worker/checkpoints.py)
+    checkpoints = CheckpointWorker(store, Notary(store, settings), settings)
     err.print("Delivering webhooks; SIGTERM or Ctrl-C stops after what is in flight.")
-    asyncio.run(_run_until_signalled(delivery))
+    asyncio.run(_run_until_signalled(delivery, checkpoints if checkpoints.enabled else None))
     err.print("Stopped.")
 
 
-async def _run_until_signalled(delivery: Any) -> None:
+async def _run_until_signalled(delivery: Any, checkpoints: Any = None) -> None:
     loop = asyncio.get_running_loop()
+    jobs = [job for job in (delivery, checkpoints) if job is not None]
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, delivery.stop)
-    await delivery.run()
+        loop.add_signal_handler(signum, lambda: [job.stop() for job in jobs])
+    await asyncio.gather(*(job.run() for job in jobs))
 
 
 @webhooks_app.command("list")
