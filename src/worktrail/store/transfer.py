@@ -18,8 +18,8 @@ from ..config import Settings
 from . import schema as t
 
 # The schema declares no foreign keys, so the order does not matter.
-TABLES = (t.meta, t.orgs, t.entities, t.tokens)
-BIG_TABLES = (t.events, t.event_scopes)
+TABLES = (t.meta, t.orgs, t.entities, t.tokens, t.checkpoints, t.signing_keys)
+BIG_TABLES = (t.events, t.event_scopes, t.merkle_nodes)
 BOOLEAN_COLUMNS = {("entities", "deleted")}
 
 

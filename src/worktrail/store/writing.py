@@ -453,7 +453,9 @@ class WriteTransaction:
         if not self._event_rows:
             return
         self._insert_events(self._event_rows, self._ranked_scope_rows())
-        self._insert_nodes(self._tree_nodes())
+        nodes = self._tree_nodes()
+        if nodes:
+            self._insert_nodes(nodes)
         self.conn.exec_driver_sql(self.SQL.move_head, (self.last_seq, self.last_hash, self.org_id))
         self._event_rows.clear()
         self._scope_rows.clear()
