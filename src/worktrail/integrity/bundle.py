@@ -176,18 +176,19 @@ def _join(chunks: Sequence[Chunk], checkpoint: Checkpoint) -> BundleReport:
     report = BundleReport(checkpoint.origin, checkpoint.size, 0, None, None)
     last_seq, last_hash = 0, b""
     for chunk in chunks:
-        if chunk.count == 0:
-            continue
-        if chunk.first_seq <= last_seq:
-            raise BundleError(
-                f"event seq {chunk.first_seq} comes after seq {last_seq}: out of order"
-            )
-        if chunk.first_seq == last_seq + 1 and chunk.first_prev != last_hash and last_seq:
-            raise BundleError(
-                f"event seq {chunk.first_seq}: its prev_hash is not the hash of seq {last_seq}"
-            )
+        if chunk.first_seq:  # where it starts: after where the chunk before ended
+            if chunk.first_seq <= last_seq:
+                raise BundleError(
+                    f"event seq {chunk.first_seq} comes after seq {last_seq}: out of order"
+                )
+            if last_seq and chunk.first_seq == last_seq + 1 and chunk.first_prev != last_hash:
+                raise BundleError(
+                    f"event seq {chunk.first_seq}: its prev_hash is not the hash of seq {last_seq}"
+                )
         if chunk.error:
             raise BundleError(chunk.error)
+        if not chunk.count:
+            continue
         report.events += chunk.count
         report.first_seq = report.first_seq or chunk.first_seq
         last_seq, last_hash = chunk.last_seq, chunk.last_hash

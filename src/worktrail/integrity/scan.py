@@ -3,20 +3,22 @@
 canonical body, its seq and prev_hash read, the links between consecutive events checked,
 and the leaves of each run of consecutive events folded into their compact range.
 
-It reads seq and prev_hash from the end of the canonical body, where sorted keys put the
-top-level ones last (`…,"prev_hash":"…","recorded_at":…,"scopes":[…],"seq":N,"subject":[…]}`):
-no key of the nested documents can follow them there."""
+Lines are not copied out of the blocks read: each is an offset range of its block. Seq and
+prev_hash are read from the end of the canonical body, where sorted keys put the top-level
+ones last (`…,"prev_hash":"…","recorded_at":…,"scopes":[…],"seq":N,"subject":[…]}`): no
+key of the nested documents can follow them there."""
 
 from __future__ import annotations
 
 import hashlib
 from binascii import hexlify
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .multiproof import compact_range
 
 BLOCK = 8 << 20  # bytes read at a time
-HASH_START, HASH_END, BODY_START = 9, 73, 83
+HASH_START, HASH_END, BODY_START = 9, 73, 83  # an event line's parts
 PREFIX = b'{"hash":"'
 INFIX = b'","event":'
 SEQ_KEY = b',"seq":'
@@ -37,7 +39,8 @@ class Chunk:
     error: str = ""
 
 
-def _lines(path: str, begin: int, end: int):  # type: ignore[no-untyped-def]
+def _blocks(path: str, begin: int, end: int) -> Iterator[bytes]:
+    """Blocks of whole lines (each ending in a newline) of bytes [begin, end)."""
     with open(path, "rb") as f:
         f.seek(begin)
         rest = b""
@@ -47,61 +50,94 @@ def _lines(path: str, begin: int, end: int):  # type: ignore[no-untyped-def]
             if not block:
                 break
             left -= len(block)
-            lines = (rest + block).split(b"\n")
-            rest = lines.pop()
-            yield lines
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield block[:cut]
         if rest:
-            yield [rest]
+            yield rest + b"\n"
+
+
+class _Broken(Exception):
+    pass
+
+
+@dataclass
+class _State:
+    """Where the scan stands between blocks."""
+
+    last_seq: int = 0
+    last_hash: bytes = GENESIS
+    run_first: int = 0  # the first leaf index of the run of consecutive events so far
+    run: list[bytes] = field(default_factory=list)  # its leaves
 
 
 def scan_range(path: str, begin: int, end: int) -> Chunk:
     """Check the event lines in bytes [begin, end) of the bundle at `path`."""
-    sha256 = hashlib.sha256
     chunk = Chunk()
-    run_first, run = 0, list[bytes]()
-    last_seq, last_hash = 0, GENESIS
-    for lines in _lines(path, begin, end):
-        for line in lines:
-            if (
-                line[:HASH_START] != PREFIX
-                or line[HASH_END:BODY_START] != INFIX
-                or line[-1:] != b"}"
-            ):
-                chunk.error = f"after event seq {last_seq}: a line that is not an event line"
-                return chunk
-            digest = sha256(memoryview(line)[BODY_START:-1]).digest()
-            claimed = line[HASH_START:HASH_END]
-            try:  # _seq_and_prev, inline: this runs for every event
-                at = line.rfind(SEQ_KEY, BODY_START) + 7
-                seq = int(line[at : line.index(b",", at)])
-                at = line.rfind(PREV_KEY, BODY_START) + 13
-                prev = line[at : at + 64]
-            except ValueError:
-                chunk.error = f"after event seq {last_seq}: an event without a seq"
-                return chunk
-            if hexlify(digest) != claimed:
-                chunk.error = f"event seq {seq}: its content does not match its hash"
-                return chunk
-            if chunk.count and seq <= last_seq:
-                chunk.error = f"event seq {seq} comes after seq {last_seq}: out of order"
-                return chunk
-            if seq == last_seq + 1 and (chunk.count or seq == 1):
-                if prev != last_hash:
-                    chunk.error = (
-                        f"event seq {seq}: its prev_hash is not the hash of seq {last_seq}"
-                    )
-                    return chunk
-            elif run:  # a gap: the run of consecutive events so far is complete
-                chunk.known += compact_range(run_first, run)
-                run = []
-            if not run:
-                run_first = seq - 1
-            if not chunk.count:
-                chunk.first_seq, chunk.first_prev = seq, prev
-            run.append(sha256(b"\x00" + digest).digest())
-            chunk.count += 1
-            last_seq, last_hash = seq, claimed
-    if run:
-        chunk.known += compact_range(run_first, run)
-    chunk.last_seq, chunk.last_hash = last_seq, last_hash
+    state = _State()
+    try:
+        for block in _blocks(path, begin, end):
+            _scan_block(block, chunk, state)
+    except _Broken as exc:
+        chunk.error = str(exc)
+        return chunk
+    if state.run:
+        chunk.known += compact_range(state.run_first, state.run)
+    chunk.last_seq, chunk.last_hash = state.last_seq, state.last_hash
     return chunk
+
+
+def _scan_block(block: bytes, chunk: Chunk, state: _State) -> None:
+    sha256 = hashlib.sha256
+    view = memoryview(block)
+    last_seq, last_hash, run_first, run = (
+        state.last_seq,
+        state.last_hash,
+        state.run_first,
+        state.run,
+    )
+    count = chunk.count
+    pos = 0
+    stop = len(block)
+    while pos < stop:
+        eol = block.index(b"\n", pos)
+        if (
+            not block.startswith(PREFIX, pos)
+            or not block.startswith(INFIX, pos + HASH_END)
+            or block[eol - 1] != 125  # }
+        ):
+            raise _Broken(f"after event seq {last_seq}: a line that is not an event line")
+        digest = sha256(view[pos + BODY_START : eol - 1]).digest()
+        claimed = block[pos + HASH_START : pos + HASH_END]
+        at = block.rfind(SEQ_KEY, pos + BODY_START, eol) + 7
+        prev = block.rfind(PREV_KEY, pos + BODY_START, eol) + 13
+        try:
+            seq = int(block[at : block.index(b",", at, eol)])
+        except ValueError:
+            raise _Broken(f"after event seq {last_seq}: an event without a seq")
+        if hexlify(digest) != claimed:
+            raise _Broken(f"event seq {seq}: its content does not match its hash")
+        if not count:
+            chunk.first_seq, chunk.first_prev = seq, block[prev : prev + 64]
+        elif seq <= last_seq:
+            raise _Broken(f"event seq {seq} comes after seq {last_seq}: out of order")
+        follows = seq == last_seq + 1
+        if follows and (count or seq == 1) and block[prev : prev + 64] != last_hash:
+            raise _Broken(f"event seq {seq}: its prev_hash is not the hash of seq {last_seq}")
+        if not (count and follows):  # the first event, or a gap: a new run of events
+            if run:
+                chunk.known += compact_range(run_first, run)
+            run_first, run = seq - 1, []
+        run.append(sha256(b"\x00" + digest).digest())
+        count += 1
+        last_seq, last_hash = seq, claimed
+        pos = eol + 1
+    chunk.count = count
+    state.last_seq, state.last_hash, state.run_first, state.run = (
+        last_seq,
+        last_hash,
+        run_first,
+        run,
+    )
