@@ -25,7 +25,7 @@ Known = Iterable[tuple[int, int, bytes]]
 
 def compact_range(first: int, leaves: Sequence[bytes]) -> list[tuple[int, int, bytes]]:
     """The complete subtrees that leaves [first, first + len(leaves)) make, with hashes
-    (node hashes inline: this folds every leaf of a bundle)."""
+    (this folds every leaf of a bundle: its node hashes are made the cheapest way)."""
     out: list[tuple[int, int, bytes]] = []
     level, start, row = 0, first, list(leaves)
     while row:
@@ -35,8 +35,23 @@ def compact_range(first: int, leaves: Sequence[bytes]) -> list[tuple[int, int, b
         if len(row) & 1:
             out.append((level, start + len(row) - 1, row[-1]))
             row = row[:-1]
-        row = [sha256(b"\x01" + a + b).digest() for a, b in zip(row[0::2], row[1::2], strict=True)]
+        row = _pairs(row)
         level, start = level + 1, start >> 1
+    return out
+
+
+_NODE = sha256(b"\x01")  # copied for each node: cheaper than a new hash
+
+
+def _pairs(row: list[bytes]) -> list[bytes]:
+    """The node hashes of a row's pairs of siblings, (0, 1), (2, 3), …"""
+    out: list[bytes] = []
+    append, node = out.append, _NODE.copy
+    for left, right in zip(row[0::2], row[1::2], strict=True):
+        hashed = node()
+        hashed.update(left)
+        hashed.update(right)
+        append(hashed.digest())
     return out
 
 

@@ -89,8 +89,13 @@ def scan_range(path: str, begin: int, end: int) -> Chunk:
     return chunk
 
 
+# a hash started with the leaf prefix, copied for each leaf: cheaper than a new one
+_LEAF = hashlib.sha256(b"\x00")
+
+
 def _scan_block(block: bytes, chunk: Chunk, state: _State) -> None:
     sha256 = hashlib.sha256
+    leaf = _LEAF.copy
     view = memoryview(block)
     last_seq, last_hash, run_first, run = (
         state.last_seq,
@@ -130,7 +135,9 @@ def _scan_block(block: bytes, chunk: Chunk, state: _State) -> None:
             if run:
                 chunk.known += compact_range(run_first, run)
             run_first, run = seq - 1, []
-        run.append(sha256(b"\x00" + digest).digest())
+        hashed = leaf()
+        hashed.update(digest)
+        run.append(hashed.digest())
         count += 1
         last_seq, last_hash = seq, claimed
         pos = eol + 1
