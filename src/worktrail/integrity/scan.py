@@ -3,7 +3,7 @@
 canonical body, its seq and prev_hash read, the links between consecutive events checked,
 and the leaves of each run of consecutive events folded into their compact range.
 
-Lines are not copied out of the blocks read: each is an offset range of its block. Seq and
+The file is mapped, not read: each line is an offset range of the mapping. Seq and
 prev_hash are read from the end of the canonical body, where sorted keys put the top-level
 ones last (`…,"prev_hash":"…","recorded_at":…,"scopes":[…],"seq":N,"subject":[…]}`): no
 key of the nested documents can follow them there."""
@@ -11,13 +11,12 @@ key of the nested documents can follow them there."""
 from __future__ import annotations
 
 import hashlib
+import mmap
 from binascii import hexlify
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .multiproof import compact_range
 
-BLOCK = 8 << 20  # bytes read at a time
 HASH_START, HASH_END, BODY_START = 9, 73, 83  # an event line's parts
 PREFIX = b'{"hash":"'
 INFIX = b'","event":'
@@ -39,26 +38,6 @@ class Chunk:
     error: str = ""
 
 
-def _blocks(path: str, begin: int, end: int) -> Iterator[bytes]:
-    """Blocks of whole lines (each ending in a newline) of bytes [begin, end)."""
-    with open(path, "rb") as f:
-        f.seek(begin)
-        rest = b""
-        left = end - begin
-        while left > 0:
-            block = f.read(min(BLOCK, left))
-            if not block:
-                break
-            left -= len(block)
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            rest = block[cut:]
-            if cut:
-                yield block[:cut]
-        if rest:
-            yield rest + b"\n"
-
-
 class _Broken(Exception):
     pass
 
@@ -77,12 +56,13 @@ def scan_range(path: str, begin: int, end: int) -> Chunk:
     """Check the event lines in bytes [begin, end) of the bundle at `path`."""
     chunk = Chunk()
     state = _State()
-    try:
-        for block in _blocks(path, begin, end):
-            _scan_block(block, chunk, state)
-    except _Broken as exc:
-        chunk.error = str(exc)
-        return chunk
+    if end > begin:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            try:
+                _scan(mapped, begin, end, chunk, state)
+            except _Broken as exc:
+                chunk.error = str(exc)
+                return chunk
     if state.run:
         chunk.known += compact_range(state.run_first, state.run)
     chunk.last_seq, chunk.last_hash = state.last_seq, state.last_hash
@@ -93,10 +73,19 @@ def scan_range(path: str, begin: int, end: int) -> Chunk:
 _LEAF = hashlib.sha256(b"\x00")
 
 
-def _scan_block(block: bytes, chunk: Chunk, state: _State) -> None:
+def _scan(block: mmap.mmap, pos: int, stop: int, chunk: Chunk, state: _State) -> None:
+    view = memoryview(block)
+    try:
+        _scan_lines(block, view, pos, stop, chunk, state)
+    finally:
+        view.release()  # the mapping closes only without views on it
+
+
+def _scan_lines(
+    block: mmap.mmap, view: memoryview, pos: int, stop: int, chunk: Chunk, state: _State
+) -> None:
     sha256 = hashlib.sha256
     leaf = _LEAF.copy
-    view = memoryview(block)
     last_seq, last_hash, run_first, run = (
         state.last_seq,
         state.last_hash,
@@ -104,13 +93,13 @@ def _scan_block(block: bytes, chunk: Chunk, state: _State) -> None:
         state.run,
     )
     count = chunk.count
-    pos = 0
-    stop = len(block)
     while pos < stop:
-        eol = block.index(b"\n", pos)
+        eol = block.find(b"\n", pos, stop)
+        if eol < 0:
+            eol = stop  # the last line of the range, cut short of its newline
         if (
-            not block.startswith(PREFIX, pos)
-            or not block.startswith(INFIX, pos + HASH_END)
+            block[pos : pos + HASH_START] != PREFIX
+            or block[pos + HASH_END : pos + BODY_START] != INFIX
             or block[eol - 1] != 125  # }
         ):
             raise _Broken(f"after event seq {last_seq}: a line that is not an event line")
@@ -119,7 +108,7 @@ def _scan_block(block: bytes, chunk: Chunk, state: _State) -> None:
         at = block.rfind(SEQ_KEY, pos + BODY_START, eol) + 7
         prev = block.rfind(PREV_KEY, pos + BODY_START, eol) + 13
         try:
-            seq = int(block[at : block.index(b",", at, eol)])
+            seq = int(block[at : block.find(b",", at, eol)])
         except ValueError:
             raise _Broken(f"after event seq {last_seq}: an event without a seq")
         if hexlify(digest) != claimed:
