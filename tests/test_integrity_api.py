@@ -223,3 +223,23 @@ def test_worktrail_worker_issues_checkpoints_too(org: Org, tree: Tree, tmp_path:
         assert process.wait(timeout=30) == 0, (tmp_path / "worker.log").read_text()
     checkpoint = open_checkpoint(org.get("/api/v1/integrity/checkpoint").text, keys(org))
     assert checkpoint.size == org.store.head_seq(org.id)
+
+
+def test_concurrent_writers_grow_one_consistent_tree(org: Org, tree: Tree) -> None:
+    import threading
+
+    from worktrail.verify import verify_chain
+
+    def write(n: int) -> None:
+        for i in range(6):
+            org.patch(f"/api/v1/tasks/{tree.task}", json={"notes": f"writer {n} note {i}"})
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    checkpoint, _ = issue(org)
+    assert checkpoint.size == org.store.head_seq(org.id) >= 36
+    result = verify_chain(org.store, org.id)  # every stored node matches the events
+    assert result.ok and result.checkpoint == checkpoint.size, result
