@@ -14,7 +14,8 @@ says which nodes an append completes; proofs are built from a `Fetch` of node ha
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 
 HASH_SIZE = 32
 NodeId = tuple[int, int]  # (level, index)
@@ -36,6 +37,35 @@ def leaf_hash(event_hash: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(b"\x01" + left + right).digest()
+
+
+# hashes begun with a prefix, copied for each leaf and node: cheaper than new ones (hashing
+# is the most of the tree's cost on the append path and of a bundle's verification)
+_LEAF, _NODE = _sha256(b"\x00"), _sha256(b"\x01")
+
+
+def leaf_hashes(event_hashes: Iterable[bytes]) -> list[bytes]:
+    """leaf_hash of each."""
+    out: list[bytes] = []
+    append, leaf = out.append, _LEAF.copy
+    for digest in event_hashes:
+        hashed = leaf()
+        hashed.update(digest)
+        append(hashed.digest())
+    return out
+
+
+def hash_pairs(row: Sequence[bytes]) -> list[bytes]:
+    """The node hashes of a row's pairs of siblings, (0, 1), (2, 3), … (an odd last one
+    left out)."""
+    out: list[bytes] = []
+    append, node = out.append, _NODE.copy
+    for left, right in zip(row[0::2], row[1::2], strict=False):
+        hashed = node()
+        hashed.update(left)
+        hashed.update(right)
+        append(hashed.digest())
+    return out
 
 
 def split_point(n: int) -> int:
@@ -104,15 +134,11 @@ def append_leaves(
     made: list[tuple[int, int, bytes]] = []
     level, first, row = 0, size, list(leaves)
     while row:
-        made.extend((level, first + i, h) for i, h in enumerate(row))
-        parents: list[bytes] = []
-        start = 0
+        made.extend(zip(repeat(level), range(first, first + len(row)), row))
         if first & 1:  # the first new node is a right child: its sibling is on the frontier
-            parents.append(node_hash(left_of[level], row[0]))
-            start = 1
-        parents.extend(
-            node_hash(a, b) for a, b in zip(row[start::2], row[start + 1 :: 2], strict=False)
-        )
+            parents = [node_hash(left_of[level], row[0]), *hash_pairs(row[1:])]
+        else:
+            parents = hash_pairs(row)
         level, first, row = level + 1, first >> 1, parents
     return made
 

@@ -14,9 +14,8 @@ given subtree hash is never used for a subtree that holds a given leaf.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from hashlib import sha256
 
-from .merkle import NodeId, ProofError, fold, frontier_ids, node_hash, range_ids
+from .merkle import NodeId, ProofError, fold, frontier_ids, hash_pairs, node_hash, range_ids
 
 # a run of consecutive leaves: its first leaf index and its compact range, the largest
 # complete subtrees it is made of, left to right, as (level, index, hash)
@@ -35,23 +34,8 @@ def compact_range(first: int, leaves: Sequence[bytes]) -> list[tuple[int, int, b
         if len(row) & 1:
             out.append((level, start + len(row) - 1, row[-1]))
             row = row[:-1]
-        row = _pairs(row)
+        row = hash_pairs(row)
         level, start = level + 1, start >> 1
-    return out
-
-
-_NODE = sha256(b"\x01")  # copied for each node: cheaper than a new hash
-
-
-def _pairs(row: list[bytes]) -> list[bytes]:
-    """The node hashes of a row's pairs of siblings, (0, 1), (2, 3), …"""
-    out: list[bytes] = []
-    append, node = out.append, _NODE.copy
-    for left, right in zip(row[0::2], row[1::2], strict=True):
-        hashed = node()
-        hashed.update(left)
-        hashed.update(right)
-        append(hashed.digest())
     return out
 
 

@@ -69,10 +69,6 @@ def scan_range(path: str, begin: int, end: int) -> Chunk:
     return chunk
 
 
-# a hash started with the leaf prefix, copied for each leaf: cheaper than a new one
-_LEAF = hashlib.sha256(b"\x00")
-
-
 def _scan(block: mmap.mmap, pos: int, stop: int, chunk: Chunk, state: _State) -> None:
     view = memoryview(block)
     try:
@@ -85,7 +81,7 @@ def _scan_lines(
     block: mmap.mmap, view: memoryview, pos: int, stop: int, chunk: Chunk, state: _State
 ) -> None:
     sha256 = hashlib.sha256
-    leaf = _LEAF.copy
+    leaf = hashlib.sha256(b"\x00").copy  # cheaper than a new hash for each leaf
     last_seq, last_hash, run_first, run = (
         state.last_seq,
         state.last_hash,

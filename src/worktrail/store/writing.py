@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from ..chain import event_hash, hash_body
 from ..diff import now_micros
-from ..integrity.merkle import leaf_hash
+from ..integrity.merkle import leaf_hashes
 from ..model import MAX_ID, EntityRow, EntityType, Event, NewEvent, Scope, State
 from . import schema as t
 from .rows import (
@@ -464,7 +464,7 @@ class WriteTransaction:
         """The Merkle tree nodes the buffered events complete (their leaves among them):
         the events are the tree's next leaves, in seq order."""
         rows = self._event_rows
-        leaves = [leaf_hash(bytes.fromhex(row[_HASH])) for row in rows]
+        leaves = leaf_hashes([bytes.fromhex(row[_HASH]) for row in rows])
         return self.store.integrity.grow(self.conn, self.org_id, rows[0][_SEQ] - 1, leaves)
 
     def _write_new_entities(self) -> None:
