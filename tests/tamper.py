@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from worktrail.chain import GENESIS_HASH, canonical_bytes
 from worktrail.integrity.events import stored_body
-from worktrail.integrity.merkle import append_leaves, leaf_hash
+from worktrail.integrity.merkle import append_leaves, leaf_hash, node_number
 from worktrail.model import StoredEvent
 from worktrail.store import Store
 
@@ -108,11 +108,11 @@ def rebuild(store: Store, org_id: int) -> None:
     leaves = [leaf_hash(bytes.fromhex(e.hash)) for e in rows(store, org_id)]
     sql(store, "DELETE FROM merkle_nodes WHERE org_id = :o", o=org_id)
     nodes = [
-        {"o": org_id, "l": level, "i": index, "h": digest}
+        {"o": org_id, "n": node_number(level, index), "h": digest}
         for level, index, digest in append_leaves(0, [], leaves)
     ]
     with store.writer.begin() as conn:
         conn.execute(
-            text("INSERT INTO merkle_nodes (org_id, level, idx, hash) VALUES (:o, :l, :i, :h)"),
+            text("INSERT INTO merkle_nodes (org_id, node, hash) VALUES (:o, :n, :h)"),
             nodes,
         )

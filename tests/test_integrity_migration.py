@@ -28,13 +28,13 @@ def alembic(store: Store, action: str, revision: str) -> None:
         conn.commit()
 
 
-def nodes(store: Store, org_id: int) -> list[tuple[int, int, bytes]]:
+def nodes(store: Store, org_id: int) -> list[tuple[int, bytes]]:
     with store.writer.connect() as conn:
         rows = conn.execute(
-            text("SELECT level, idx, hash FROM merkle_nodes WHERE org_id = :o ORDER BY level, idx"),
+            text("SELECT node, hash FROM merkle_nodes WHERE org_id = :o ORDER BY node"),
             {"o": org_id},
         ).all()
-    return [(r.level, r.idx, bytes(r.hash)) for r in rows]
+    return [(r.node, bytes(r.hash)) for r in rows]
 
 
 def test_upgrading_builds_the_tree_the_write_path_builds(

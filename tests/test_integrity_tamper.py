@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from worktrail.cli import app
 from worktrail.integrity.checkpoint import Checkpoint
+from worktrail.integrity.merkle import node_number
 from worktrail.integrity.note import VerifierKey
 
 from . import tamper
@@ -136,9 +137,10 @@ def test_a_checkpoint_signed_by_another_key_is_caught(history: Org) -> None:
 def test_an_altered_merkle_node_is_caught(history: Org) -> None:
     tamper.sql(
         history.store,
-        "UPDATE merkle_nodes SET hash = :h WHERE org_id = :o AND level = 1 AND idx = 0",
+        "UPDATE merkle_nodes SET hash = :h WHERE org_id = :o AND node = :n",
         h=bytes(32),
         o=history.id,
+        n=node_number(1, 0),  # leaves [0, 2)
     )
     code, out = verify(history)
     assert code == 1, out

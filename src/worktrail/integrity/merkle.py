@@ -30,6 +30,18 @@ class ProofError(ValueError):
     """A proof that does not hold, or that is malformed: the message says which."""
 
 
+def node_number(level: int, index: int) -> int:
+    """A node's number in the order appends complete them: by its last leaf, then by its
+    level (the store's key: every append's nodes come after all earlier ones)."""
+    return ((((index + 1) << level) - 1) << 6) | level
+
+
+def node_of(number: int) -> NodeId:
+    """The (level, index) of a node_number."""
+    level = number & 63
+    return level, ((number >> 6) + 1 >> level) - 1
+
+
 def leaf_hash(event_hash: bytes) -> bytes:
     """The leaf of an event: SHA-256(0x00 ‖ its 32-byte chain hash)."""
     return _sha256(b"\x00" + event_hash).digest()

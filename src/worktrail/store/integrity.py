@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -22,6 +21,8 @@ from ..integrity.merkle import (
     consistency_proof,
     frontier_ids,
     inclusion_proof,
+    node_number,
+    node_of,
     root_hash,
 )
 from . import schema as t
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 # node ids per statement: a few statements for a bundle's thousands, one for any proof
 NODES_PER_STATEMENT = 400
-INSERT_NODES = "INSERT INTO merkle_nodes (org_id, level, idx, hash) VALUES (?, ?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -68,34 +68,25 @@ class IntegrityStore:
 
     # -- the tree -------------------------------------------------------------------------
 
-    def _select_nodes(self, counts: Sequence[int]) -> str:
-        """One seek of the primary key per level (a UNION ALL: joined by OR, SQLite would
-        scan the organization's whole tree)."""
+    def _select_nodes(self, count: int) -> str:
         m = self._mark
-        return " UNION ALL ".join(
-            "SELECT level, idx, hash FROM merkle_nodes "
-            f"WHERE org_id = {m} AND level = {m} AND idx IN ({', '.join([m] * count)})"
-            for count in counts
+        return (
+            f"SELECT node, hash FROM merkle_nodes WHERE org_id = {m} "
+            f"AND node IN ({', '.join([m] * count)})"
         )
 
     def fetch_nodes(
         self, conn: Connection, org_id: int, ids: Sequence[NodeId]
     ) -> dict[NodeId, bytes]:
-        """The hashes of these nodes (those that exist), a few statements at most."""
+        """The hashes of these nodes (those that exist): one statement of point reads on
+        the primary key for a proof, a few for a bundle's thousands."""
         found: dict[NodeId, bytes] = {}
-        ordered = sorted(set(ids))
+        ordered = sorted({node_number(level, index) for level, index in ids})
         for start in range(0, len(ordered), NODES_PER_STATEMENT):
             chunk = ordered[start : start + NODES_PER_STATEMENT]
-            levels = [
-                (level, [i for _, i in group])
-                for level, group in groupby(chunk, key=lambda n: n[0])
-            ]
-            params: list[int] = []
-            for level, indexes in levels:
-                params += [org_id, level, *indexes]
-            sql = self._select_nodes([len(indexes) for _, indexes in levels])
-            for level, idx, digest in conn.exec_driver_sql(sql, tuple(params)):
-                found[(int(level), int(idx))] = bytes(digest)
+            sql = self._select_nodes(len(chunk))
+            for number, digest in conn.exec_driver_sql(sql, (org_id, *chunk)):
+                found[node_of(int(number))] = bytes(digest)
         return found
 
     def grow(
@@ -106,7 +97,8 @@ class IntegrityStore:
         ids = frontier_ids(size)
         found = self.fetch_nodes(conn, org_id, ids) if ids else {}
         made = append_leaves(size, [found[i] for i in ids], leaves)
-        return [(org_id, level, idx, digest) for level, idx, digest in made]
+        # in key order: the batch goes in at the end of the organization's range
+        return sorted((org_id, node_number(level, index), digest) for level, index, digest in made)
 
     def _fetcher(self, conn: Connection, org_id: int) -> Any:
         def fetch(ids: Sequence[NodeId]) -> dict[NodeId, bytes]:

@@ -229,17 +229,18 @@ webhook_attempts = Table(
 # -- integrity ----------------------------------------------------------------------------
 # Each organization's events are the leaves of an RFC 9162 Merkle tree in seq order (leaf
 # seq - 1). Every complete subtree's hash is kept, once, as the append that completes it
-# writes it: node (level, idx) covers leaves [idx << level, (idx + 1) << level). A proof of
-# any tree size is a handful of point reads here, and never reads an event, so events a
-# retention policy removes leave the subtrees over them behind.
+# writes it: node (level, index) covers leaves [index << level, (index + 1) << level), and is
+# keyed by its number in completion order (integrity.merkle.node_number: last leaf, then
+# level), so that every append adds keys at the end of its organization's range instead of
+# one place per level. A proof of any tree size is a handful of point reads here, and never
+# reads an event, so events a retention policy removes leave the subtrees over them behind.
 merkle_nodes = Table(
     "merkle_nodes",
     metadata,
     Column("org_id", BigInteger, nullable=False),
-    Column("level", SmallInteger, nullable=False),
-    Column("idx", BigInteger, nullable=False),
+    Column("node", BigInteger, nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
-    PrimaryKeyConstraint("org_id", "level", "idx", name="pk_merkle_nodes"),
+    PrimaryKeyConstraint("org_id", "node", name="pk_merkle_nodes"),
     sqlite_with_rowid=False,
 )
 

@@ -69,7 +69,7 @@ EVENT_INSERT_COLUMNS = (
     "data",
 )
 SCOPE_INSERT_COLUMNS = ("org_id", "scope_type", "scope_id", "seq", "subject_type", "n")
-NODE_INSERT_COLUMNS = ("org_id", "level", "idx", "hash")
+NODE_INSERT_COLUMNS = ("org_id", "node", "hash")
 _SEQ, _HASH = EVENT_INSERT_COLUMNS.index("seq"), EVENT_INSERT_COLUMNS.index("hash")
 ENTITY_INSERT_COLUMNS = ENTITY_COLUMN_NAMES
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from worktrail.integrity.merkle import append_leaves, frontier_ids, leaf_hash
+from worktrail.integrity.merkle import append_leaves, frontier_ids, leaf_hash, node_number
 
 revision = "0007"
 down_revision = "0006"
@@ -27,8 +27,7 @@ BATCH = 10_000  # events read, and their nodes written, at a time
 _nodes = sa.table(
     "merkle_nodes",
     sa.column("org_id", sa.BigInteger),
-    sa.column("level", sa.SmallInteger),
-    sa.column("idx", sa.BigInteger),
+    sa.column("node", sa.BigInteger),
     sa.column("hash", sa.LargeBinary),
 )
 
@@ -37,10 +36,9 @@ def upgrade() -> None:
     op.create_table(
         "merkle_nodes",
         sa.Column("org_id", sa.BigInteger, nullable=False),
-        sa.Column("level", sa.SmallInteger, nullable=False),
-        sa.Column("idx", sa.BigInteger, nullable=False),
+        sa.Column("node", sa.BigInteger, nullable=False),
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
-        sa.PrimaryKeyConstraint("org_id", "level", "idx", name="pk_merkle_nodes"),
+        sa.PrimaryKeyConstraint("org_id", "node", name="pk_merkle_nodes"),
         sqlite_with_rowid=False,
     )
     op.create_table(
@@ -85,7 +83,10 @@ def build_tree(conn: sa.Connection, org_id: int) -> None:
         made = append_leaves(size, [frontier[i] for i in frontier_ids(size)], leaves)
         conn.execute(
             _nodes.insert(),
-            [{"org_id": org_id, "level": lv, "idx": ix, "hash": h} for lv, ix, h in made],
+            sorted(
+                ({"org_id": org_id, "node": node_number(lv, ix), "hash": h} for lv, ix, h in made),
+                key=lambda row: row["node"],
+            ),
         )
         frontier.update(((lv, ix), h) for lv, ix, h in made)
         size += len(rows)
