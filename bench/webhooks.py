@@ -2,11 +2,12 @@
 
     python -m bench.webhooks [--backend sqlite|postgres|both] [--events 20000]
                              [--rate 200] [--seconds 30] [--rounds 3] [--endpoints 4]
+                             [--workers 1]
 
 Two figures per database, each the median of `rounds` runs with min and max:
 
 - **deliveries/s**: `events` events are written while every subscription is paused, then
-  the subscriptions are resumed and a `worktrail worker` process delivers the backlog to a
+  the subscriptions are resumed and `workers` `worktrail worker` processes deliver the backlog to a
   receiver on loopback (an aiohttp server in its own process answering 204, as a receiver
   that queues the work would). The figure is deliveries over the time from the first
   receipt to the last one, across `endpoints` subscriptions to that receiver. Beside it: the
@@ -223,8 +224,11 @@ SERVE_ONLY = {"WORKTRAIL_WEBHOOK_WORKER": "0"}  # the backlog is left to `worktr
 # -- deliveries/s -------------------------------------------------------------------------------
 
 
-def throughput(backend: Backend, hooks: str, events: int, endpoints: int) -> dict[str, float]:
-    """Deliveries/s of one `worktrail worker` working off a backlog, and the CPU it used."""
+def throughput(
+    backend: Backend, hooks: str, events: int, endpoints: int, workers: int
+) -> dict[str, float]:
+    """Deliveries/s of `workers` `worktrail worker` processes working off a backlog, and the
+    CPU they used."""
     url = backend.fresh_url()
     store, token = setup(url)
     store.close()
@@ -248,15 +252,19 @@ def throughput(backend: Backend, hooks: str, events: int, endpoints: int) -> dic
             client.patch(f"/api/v1/webhooks/{hook}", json={"status": "active"}).raise_for_status()
     log = backend.tmp / "worker.log"
     with log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worktrail.cli", "worker"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **ENV, "WORKTRAIL_DATABASE_URL": url},
-        )
-    with running_worker(worker, log):
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-m", "worktrail.cli", "worker"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **ENV, "WORKTRAIL_DATABASE_URL": url},
+            )
+            for _ in range(workers)
+        ]
+    with running_workers(started, log):
         got = wait_for(hooks, total, timeout=600)
-        cpu = cpu_seconds(worker.pid)  # start-up included: ~1 s of a run of minutes
+        # start-up included: ~1 s of a run of minutes
+        cpu = sum(cpu_seconds(worker.pid) for worker in started)
     receiving = receiver_cpu(hooks) - receiver_before
     once_each(got, total)
     times = sorted(arrived for _, arrived, _ in got)
@@ -270,15 +278,17 @@ def throughput(backend: Backend, hooks: str, events: int, endpoints: int) -> dic
 
 
 @contextmanager
-def running_worker(worker: subprocess.Popen[bytes], log: Path) -> Iterator[None]:
+def running_workers(workers: list[subprocess.Popen[bytes]], log: Path) -> Iterator[None]:
     try:
         yield
     except Exception:
         print(log.read_text()[-3000:], file=sys.stderr)
         raise
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
 
 
 # -- commit → receipt ---------------------------------------------------------------------------
@@ -345,7 +355,7 @@ def run_backend(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             with receiver(Path(tmp)) as hooks:
                 rates, cores, per_cpu, rx, p50s, p99s = [], [], [], [], [], []
                 for n in range(args.rounds):
-                    pushed = throughput(backend, hooks, args.events, args.endpoints)
+                    pushed = throughput(backend, hooks, args.events, args.endpoints, args.workers)
                     rates.append(pushed["deliveries_per_s"])
                     cores.append(pushed["worker_cores"])
                     per_cpu.append(pushed["deliveries_per_worker_cpu_s"])
@@ -366,6 +376,7 @@ def run_backend(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "backend": kind,
         "events": args.events,
         "endpoints": args.endpoints,
+        "workers": args.workers,
         "rate_events_per_s": args.rate,
         "seconds": args.seconds,
         "deliveries_per_s": summary(rates),
@@ -419,17 +430,23 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--endpoints", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for kind in kinds:
-        print(f"{kind}: {args.events:,} events to {args.endpoints} endpoints ...", flush=True)
+        print(
+            f"{kind}: {args.events:,} events to {args.endpoints} endpoints, "
+            f"{args.workers} worker process(es) ...",
+            flush=True,
+        )
         results = run_backend(kind, args)
         table = table_for(results)
         print_table(table)
-        print(f"results: {write_results(f'webhooks-{kind}', results, table)}")
+        name = f"webhooks-{kind}" + (f"-{args.workers}-workers" if args.workers > 1 else "")
+        print(f"results: {write_results(name, results, table)}")
 
 
 if __name__ == "__main__":
