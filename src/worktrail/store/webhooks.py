@@ -288,7 +288,12 @@ class WebhookStore:
             claimed = []
             for (org_id, webhook_id), seqs in chosen.items():
                 key = {"org": org_id, "hook": webhook_id}
-                free = conn.execute(_FREE, {**key, "seqs": seqs, "now": now}).scalars().all()
+                rows = conn.execute(_FREE, {**key, "seqs": seqs}).all()
+                free = [
+                    seq
+                    for seq, state, leased_until in rows
+                    if state == PENDING and (leased_until is None or leased_until < now)
+                ]
                 if free:
                     params = {**key, "free": free, "until": lease_until}
                     claimed += [Claimed(*r) for r in conn.execute(_LEASE, params)]
@@ -386,12 +391,13 @@ def _unleased(now: Any) -> ColumnElement[bool]:
 # subscription's due messages, first due (then oldest) first; the rows of those still free,
 # locked; and their lease. Workers claiming at once on PostgreSQL pass over each other's
 # rows (SKIP LOCKED; SQLite has one writer and the clause is dropped there); a row another
-# worker leased meanwhile no longer passes the locking SELECT's own test, which PostgreSQL
-# applies again to the row's newest version.
+# worker leased meanwhile is returned as that worker left it, leased, and left alone.
 #
 # Locking and leasing are two statements, each a probe of the primary key by (org_id,
-# webhook_id, seq): as one UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED), the
-# planner, misled by statistics that lag a backlog which appeared in seconds, ran the
+# webhook_id, seq) — the locking SELECT leaves the state and lease to be judged on the rows
+# it returns (the newest versions, on PostgreSQL), so that no plan can prefer the partial
+# index of due messages. As one UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED),
+# the planner, misled by statistics that lag a backlog which appeared in seconds, ran the
 # subquery once per row of the subscription (45 s for 16 rows of 10,000).
 _ACTIVE = select(_c.org_id, _c.webhook_id).where(_c.active.is_(True))
 _ONE = and_(_m.org_id == bindparam("org"), _m.webhook_id == bindparam("hook"))
@@ -406,14 +412,9 @@ _DUE = (
     .order_by(_m.next_attempt_at, _m.seq)
     .limit(bindparam("room"))
 )
-_FREE = (
-    select(_m.seq)
-    .where(
-        _ONE,
-        _m.seq.in_(bindparam("seqs", expanding=True)),
-        _m.state == PENDING,
-        _unleased(bindparam("now")),
-    )
+_FREE = (  # whether they are still free is judged on the rows this returns (see claim)
+    select(_m.seq, _m.state, _m.leased_until)
+    .where(_ONE, _m.seq.in_(bindparam("seqs", expanding=True)))
     .with_for_update(skip_locked=True)
 )
 _LEASE = (
