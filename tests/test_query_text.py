@@ -35,9 +35,7 @@ def test_text_matches_names_at_the_time_and_changed_values(org: Org, tree: Tree)
     assert ("task", other["id"], "created") not in found
     assert reader.count(query) == len(found) == 4
     # LIKE's wildcards are plain characters, quotes are found as written
-    assert subjects(reader, EventQuery(org.id, text="100%")) == [
-        ("task", task["id"], "updated")
-    ]
+    assert subjects(reader, EventQuery(org.id, text="100%")) == [("task", task["id"], "updated")]
     assert subjects(reader, EventQuery(org.id, text="0%_")) == []
     assert len(subjects(reader, EventQuery(org.id, text='"release notes"'))) == 1
     # key names of the document are not values: "field" is not found everywhere
@@ -86,7 +84,5 @@ def test_find_by_name_respects_visibility(org: Org, tree: Tree) -> None:
     owner_sees = [p.state["name"] for p in whole(org).find(EntityType.PROJECT, "APOLLO")]
     assert owner_sees == ["Apollo secret", "apollo launch"]
     member = org.services.reader(org.services.authenticate(token))
-    assert [p.state["name"] for p in member.find(EntityType.PROJECT, "apollo")] == [
-        "apollo launch"
-    ]
+    assert [p.state["name"] for p in member.find(EntityType.PROJECT, "apollo")] == ["apollo launch"]
     assert member.find(EntityType.PROJECT, "%") == []

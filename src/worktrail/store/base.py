@@ -49,11 +49,11 @@ from .compile import (
 )
 from .rows import (
     EVENT_READ_COLUMNS,
-    Tally,
     TOKEN_COLUMNS,
     EntityResult,
     LocatedEntity,
     OrgRow,
+    Tally,
     TokenChanges,
     TokenRow,
     TokenUser,

@@ -32,7 +32,7 @@ from . import schema as t
 _ESCAPE = "\\"
 
 
-class json_text(FunctionElement[str]):  # noqa: N801 (a SQL function, named as one)
+class json_text(FunctionElement[str]):
     """The text at a dotted path of a JSON document kept as text: a string's value, an
     array's or object's JSON, NULL when absent. `json_text(column, "after.name")`."""
 
