@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import ColumnElement, Text, and_, bindparam, func, literal_column, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 
 from ..model import EventQuery
@@ -81,7 +82,7 @@ def text_condition() -> ColumnElement[bool]:
     it) and `text_plain` (as the extracted name reads)."""
     data = t.events.c.data
     name = func.coalesce(json_text(data, "after.name"), json_text(data, "before.name"))
-    as_json = bindparam("text_json")
+    as_json: BindParameter[str] = bindparam("text_json")
     return and_(
         data.ilike(as_json, escape=_ESCAPE),
         or_(
@@ -96,7 +97,7 @@ def fields_condition(count: int) -> ColumnElement[bool]:
     `field_1`, …: patterns of `"field":"<name>"` as the changes hold them."""
     data = t.events.c.data
     changes = _changes_text()
-    names = [bindparam(f"field_{i}") for i in range(count)]
+    names: list[BindParameter[str]] = [bindparam(f"field_{i}") for i in range(count)]
     return and_(
         or_(*(data.like(n, escape=_ESCAPE) for n in names)),
         or_(*(changes.like(n, escape=_ESCAPE) for n in names)),
