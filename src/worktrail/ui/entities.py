@@ -104,6 +104,8 @@ def _fields(
 ) -> list[FieldView]:
     out: list[FieldView] = []
     for name, spec in ENTITY_SPECS[entity_type].fields.items():
+        if name == "name":  # the page's heading
+            continue
         change = presenter.change(entity_type, {"field": name, "old": None, "new": None})
         value = state.get(name)
         if spec.multi:

@@ -48,6 +48,14 @@ class Integrity:
         self._results: dict[int, Verification] = {}
         self._running: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Wait for the verifications running now to finish (a server that stops, tests)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join(timeout)
 
     def status(self, org_id: int) -> Status:
         with self._lock:
@@ -69,9 +77,12 @@ class Integrity:
             if org_id in self._running:
                 return False
             self._running[org_id] = time.time()
-        threading.Thread(
+        thread = threading.Thread(
             target=self._verify, args=(reader,), name=f"verify-{org_id}", daemon=True
-        ).start()
+        )
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return True
 
     def _verify(self, reader: Reader) -> None:
