@@ -137,7 +137,7 @@ def test_the_timeline_shows_changes_in_words_and_escapes_user_text(
     assert "<script" not in text.replace('<script src="/assets/app.js" defer></script>', "")
     assert re.search(r"due date</span>\s*<span class=\"old\">3 Dec", text)
     assert "10 Dec" in text
-    assert "+blocked" in text and "−docs" in text
+    assert "+blocked" in text and "\u2212docs" in text
     assert f'href="/tasks/{task["id"]}"' in text
     assert 'style="' not in text  # no inline styles: the CSP would refuse them
 
