@@ -103,11 +103,15 @@ def watch(context: Any) -> Watch:
         if response.request.resource_type == "document":
             seen.documents.add(response.url)
 
+    def on_dialog(dialog: Any) -> None:
+        seen.dialogs.append(dialog.message)
+        dialog.dismiss()
+
     def on_page(page: Any) -> None:
         page.on("console", on_console)
         page.on("response", on_response)
         page.on("pageerror", lambda e: seen.errors.append(str(e)))
-        page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
+        page.on("dialog", on_dialog)
 
     context.route("**/*", route)
     context.on("page", on_page)

@@ -282,7 +282,7 @@ def test_the_live_feed_sends_rendered_rows_to_a_session(
         assert next(lines) == ": connected"
         org.patch(f"/api/v1/comments/{tree.comment}", json={"text": "Edited"})  # not a task
         org.patch(f"/api/v1/tasks/{tree.task}", json={"name": "<b>Renamed</b>"})
-        message = []
+        message: list[str] = []
         for line in lines:
             if line == "":
                 if message:

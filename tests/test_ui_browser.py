@@ -63,10 +63,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def _populate(server: LiveServer, link: str, owner: httpx.Client) -> Site:
-    def made(response: httpx.Response) -> dict[str, Any]:
+    def made(response: httpx.Response) -> Any:
         assert response.status_code in (200, 201), response.text
-        data: dict[str, Any] = response.json()["data"]
-        return data
+        return response.json()["data"]
 
     workspace = made(owner.get("/workspaces", params={"limit": 1}))[0]
     project = made(owner.get("/projects", params={"workspace": workspace["id"], "limit": 1}))[0]
