@@ -131,6 +131,7 @@ def test_the_timeline_shows_changes_in_words_and_escapes_user_text(
     org.post(f"/api/v1/tasks/{task['id']}/tags", json={"add": ["blocked"], "remove": ["docs"]})
     page = browser.get("/")
     assert page.status_code == 200 and page.headers["content-security-policy"] == UI_CSP
+    assert page.headers["server-timing"].startswith("app;dur=")
     text = page.text
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
