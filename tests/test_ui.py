@@ -299,3 +299,28 @@ def test_the_live_feed_sends_rendered_rows_to_a_session(
 def test_ui_routes_stay_out_of_the_openapi_document(org: Org) -> None:
     paths = org.client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if not p.startswith(("/api/", "/v2/", "/v3/", "/tasks/workspace"))]
+
+
+def test_the_integrity_badge_shows_the_kept_verification(
+    org: Org, tree: Tree, browser: TestClient, settings: Settings
+) -> None:
+    integrity = org.client.app.state.ui.integrity  # type: ignore[attr-defined]
+    page = browser.get("/")  # a small history is verified when a page first shows it
+    integrity.wait()
+    page = browser.get("/")
+    assert "Chain intact" in page.text and "Verify now" in page.text
+    if not settings.database_url.startswith("sqlite"):
+        return
+    import sqlite3
+
+    path = settings.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET data = replace(data, 'Draft plan', 'Forged') WHERE seq = 5")
+    assert "Chain intact" in browser.get("/").text  # the kept result, until verified again
+    again = browser.post(
+        "/integrity/verify", data={"csrf": csrf_of(page), "back": "/"}, follow_redirects=False
+    )
+    assert again.status_code == 303 and again.headers["location"] == "/"
+    integrity.wait()
+    broken = browser.get("/").text
+    assert "Chain broken" in broken and "at seq 5: content does not match its hash" in broken
