@@ -89,6 +89,8 @@ def test_wrong_tokens_and_forged_forms_are_refused(org: Org) -> None:
     wrong = client.post("/login", data={"token": "wt_nope", "csrf": csrf_of(form)})
     assert wrong.status_code == 401 and "That token is not valid" in wrong.text
     assert "worktrail_session" not in wrong.headers.get("set-cookie", "")
+    too_long = client.post("/login", data={"token": "x" * 300, "csrf": csrf_of(form)})
+    assert too_long.status_code == 400 and "form" in too_long.text
     forged = client.post("/login", data={"token": org.token, "csrf": "forged"})
     assert forged.status_code == 403 and forged.headers["content-type"].startswith("text/html")
     assert client.get("/", follow_redirects=False).status_code == 303

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..auth import Principal
-from ..errors import NotFound, Unauthorized, WorktrailError
+from ..errors import BadRequest, NotFound, Unauthorized, WorktrailError
 from ..model import EntityRow
 from ..query import Reader
 from ..web.security import UI_CSP
@@ -184,8 +184,10 @@ class UiRoute(APIRoute):
                     return error_page(Unauthorized("sign in first"))
                 wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(wanted, safe='')}", status_code=303)
-            except RequestValidationError:
-                return error_page(NotFound("there is no such page"))
+            except RequestValidationError as exc:
+                if all(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors()):
+                    return error_page(NotFound("there is no such page"))
+                return error_page(BadRequest("the form was not filled in as expected"))
             except WorktrailError as exc:
                 return error_page(exc)
 
