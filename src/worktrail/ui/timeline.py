@@ -26,6 +26,7 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 PAGE_SIZE = 25
 DAY = 86_400_000_000
 TOP_ACTORS = 8
+PICKER_PROJECTS = 100  # more are reached by search (project:NAME) or from their pages
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def timeline_page(
         "typed": typed,
         "qualifiers": QUALIFIERS,
         "exports": {fmt: filters.url(f"/export.{fmt}") for fmt in ("csv", "ndjson")},
-        "integrity": viewer.integrity(),
+        "integrity": viewer.integrity(summary.position),
     }
     return page("timeline.html", context, viewer, 400 if search_error else 200)
 
@@ -180,24 +181,35 @@ def chips(filters: Filters, presenter: Presenter) -> list[tuple[str, str]]:
 
 
 def picker(viewer: Viewer, scope: EntityRow | None) -> dict[str, Any]:
-    """The scope picker: the readable workspaces, and the projects of the workspace the
-    scope lies in."""
+    """The scope picker: the readable workspaces, and projects of the workspace the scope
+    lies in (the first PICKER_PROJECTS of them, and the scope's own), as (value, label)."""
     reader = viewer.reader
     workspaces, _ = reader.list_entities(EntityType.WORKSPACE, limit=200)
     current = None
-    if scope is not None and scope.type is not EntityType.WORKSPACE:
-        current = reader.workspaces_of([scope.id]).get(scope.id)
+    if scope is not None and scope.type in (EntityType.WORKSPACE, EntityType.PROJECT):
+        current = scope.id if scope.type is EntityType.WORKSPACE else scope.container_id
     elif scope is not None:
-        current = scope.id
+        current = reader.workspaces_of([scope.id]).get(scope.id)
     projects: list[EntityRow] = []
+    more = None
     if current is not None:
-        projects, _ = reader.list_entities(EntityType.PROJECT, container_id=current, limit=500)
+        projects, more = reader.list_entities(
+            EntityType.PROJECT, container_id=current, limit=PICKER_PROJECTS
+        )
+        if scope is not None and scope.type is EntityType.PROJECT and scope not in projects:
+            projects.append(scope)
+    selected = f"{scope.type.value}:{scope.id}" if scope is not None else ""
     return {
-        "workspaces": sorted(workspaces, key=lambda w: str(w.state.get("name", "")).lower()),
-        "projects": sorted(projects, key=lambda p: str(p.state.get("name", "")).lower()),
-        "workspace": current,
-        "selected": str(scope.type.value) + ":" + str(scope.id) if scope is not None else "",
+        "workspaces": _options(EntityType.WORKSPACE, workspaces),
+        "projects": _options(EntityType.PROJECT, projects),
+        "more_projects": more is not None,
+        "selected": selected,
     }
+
+
+def _options(entity_type: EntityType, rows: list[EntityRow]) -> list[tuple[str, str]]:
+    named = [(f"{entity_type.value}:{r.id}", entity_name(entity_type, r.state, r.id)) for r in rows]
+    return sorted(named, key=lambda option: option[1].lower())
 
 
 def _scope_view(scope: EntityRow | None, filters: Filters) -> dict[str, str] | None:

@@ -97,9 +97,12 @@ class Viewer:
     def is_admin(self) -> bool:
         return self.principal.is_admin
 
-    def integrity(self) -> Status:
+    def integrity(self, head: int | None = None) -> Status:
+        """The integrity badge's status (`head`: the organization's head, if read already)."""
         whole = self.services.whole_reader(self.reader.org_id)
-        return self.ui.integrity.status_or_start(whole, self.reader.head())
+        return self.ui.integrity.status_or_start(
+            whole, self.reader.head() if head is None else head
+        )
 
 
 def zone_of(organization: EntityRow) -> dt.tzinfo:
