@@ -58,6 +58,8 @@ def activity_chart(
     slot = WIDTH / len(buckets)
     gap = min(2.0, slot * 0.2)
     bars = []
+    unbounded = replace(filters, after=None, before=None).url()
+    joiner = "&" if "?" in unbounded else "?"
     for i, (bucket, count) in enumerate(zip(buckets, counts, strict=True)):
         height = 0.0 if not count else max(2.0, (HEIGHT - 4) * count / peak)
         day = day_date(bucket)
@@ -71,7 +73,7 @@ def activity_chart(
                 height=round(height, 2),
                 count=count,
                 label=label + (" event" if count == 1 else " events"),
-                href=replace(filters, after=after, before=before).url(),
+                href=f"{unbounded}{joiner}after={after}&before={before}",
             )
         )
     return Chart(

@@ -26,7 +26,7 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 PAGE_SIZE = 25
 DAY = 86_400_000_000
 TOP_ACTORS = 8
-PICKER_PROJECTS = 100  # more are reached by search (project:NAME) or from their pages
+PICKER_PROJECTS = 50  # more are reached by search (project:NAME) or from their pages
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ templates = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # templates ship with the package: no stat() of them per page
 )
 templates.filters["number"] = lambda n: f"{n:,}"
 
