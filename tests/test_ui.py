@@ -41,6 +41,7 @@ def verifications_end(org: Org) -> Iterator[None]:
     closes."""
     yield
     org.client.app.state.ui.integrity.wait()  # type: ignore[attr-defined]
+    org.client.app.state.ui.tallies.wait()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -175,6 +176,21 @@ def test_filters_facets_paging_and_the_chart(org: Org, tree: Tree, browser: Test
     bad = browser.get("/", params={"action": "exploded"})
     assert bad.status_code == 400 and "exploded" in bad.text
     assert bad.headers["content-type"].startswith("text/html")
+
+
+def test_a_first_count_that_takes_long_comes_with_the_next_view(
+    org: Org, tree: Tree, browser: TestClient
+) -> None:
+    tallies = org.client.app.state.ui.tallies  # type: ignore[attr-defined]
+    tallies.wait_seconds = 0  # as if counting the history took longer than a page waits
+    first = browser.get("/", params={"type": "comment"})
+    assert first.status_code == 200 and "First!" in first.text  # the events themselves
+    if "Counting the events" in first.text:
+        assert '<figure class="chart">' not in first.text
+    tallies.wait()
+    again = browser.get("/", params={"type": "comment"})
+    assert re.search(r"<strong>1</strong> event\s*match", again.text)
+    assert '<figure class="chart">' in again.text
 
 
 def test_search_qualifiers_become_url_parameters(org: Org, tree: Tree, browser: TestClient) -> None:

@@ -19,6 +19,7 @@ from .chart import activity_chart
 from .filters import FILTER_PARAMS, PAGE_PARAMS, Filters, parse_filters, to_micros
 from .present import Presenter, entity_href, entity_name
 from .search import QUALIFIERS, SearchError, parse_search
+from .tallies import Summary
 from .web import UiRoute, Viewer, get_viewer, page
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -79,7 +80,8 @@ def timeline_page(
     presenter = Presenter(viewer.zone, viewer.now)
     day_offset = _day_offset(viewer)
     summary = viewer.ui.tallies.summary(reader, query, day_offset)
-    top_actors = [a for a, _ in summary.actors.most_common(TOP_ACTORS)]
+    counted = summary or Summary(0)
+    top_actors = [a for a, _ in counted.actors.most_common(TOP_ACTORS)]
     ids = presenter.needed_ids(events) | set(top_actors) | set(filters.actors)
     presenter.names = reader.names(ids)
     first, last = _chart_days(filters, viewer, day_offset)
@@ -90,9 +92,9 @@ def timeline_page(
         "older": older,
         "newer": newer,
         "live": None if newer else filters.url("/live"),
-        "total": summary.total,
-        "facets": facets(filters, summary.actions, summary.types, summary.actors, presenter),
-        "chart": activity_chart(summary.days, filters, first, last),
+        "total": summary.total if summary is not None else None,
+        "facets": facets(filters, counted.actions, counted.types, counted.actors, presenter),
+        "chart": activity_chart(counted.days, filters, first, last),
         "scope": _scope_view(scope_entity, filters),
         "picker": picker(viewer, scope_entity),
         "chips": chips(filters, presenter),
@@ -100,7 +102,7 @@ def timeline_page(
         "typed": typed,
         "qualifiers": QUALIFIERS,
         "exports": {fmt: filters.url(f"/export.{fmt}") for fmt in ("csv", "ndjson")},
-        "integrity": viewer.integrity(summary.position),
+        "integrity": viewer.integrity(summary.position if summary is not None else None),
     }
     return page("timeline.html", context, viewer, 400 if search_error else 200)
 
