@@ -61,10 +61,13 @@ class Integrity:
         with self._lock:
             return Status(self._results.get(org_id), self._running.get(org_id))
 
-    def status_or_start(self, reader: Reader, head: int) -> Status:
-        """The status; a small history that was never verified starts verifying."""
+    def status_or_start(self, reader: Reader, head: int | None = None) -> Status:
+        """The status; a small history that was never verified starts verifying (`head`:
+        the organization's head if known; read here only when it decides that)."""
         status = self.status(reader.org_id)
-        if status.last is None and status.running_since is None and head <= AUTO_VERIFY_MAX:
+        if status.last is not None or status.running_since is not None:
+            return status
+        if (reader.head() if head is None else head) <= AUTO_VERIFY_MAX:
             self.start(reader)
             status = self.status(reader.org_id)
         return status

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -60,11 +60,25 @@ templates.globals["ago"] = ago
 
 @dataclass
 class UiState:
-    """The UI's objects of one application: sessions, counts and verifications kept."""
+    """The UI's objects of one application: sessions, counts and verifications kept, and
+    each organization's record (its name and time zone) for a few seconds."""
 
     sessions: Sessions
     tallies: Tallies
     integrity: Integrity
+    organizations: dict[int, tuple[float, EntityRow]] = field(default_factory=dict)
+
+    def organization(self, reader: Reader) -> EntityRow:
+        """The reader's organization, read again when the one kept is ORG_SECONDS old."""
+        kept = self.organizations.get(reader.org_id)
+        if kept is not None and time.monotonic() - kept[0] < ORG_SECONDS:
+            return kept[1]
+        organization = reader.organization()
+        self.organizations[reader.org_id] = (time.monotonic(), organization)
+        return organization
+
+
+ORG_SECONDS = 10.0  # a renamed organization or a new time zone shows within this
 
 
 def ui_state(request: Request) -> UiState:
@@ -125,7 +139,7 @@ def get_viewer(request: Request) -> Viewer:
     except Unauthorized:
         raise SignInRequired
     reader = services.reader(principal)
-    organization = reader.organization()
+    organization = ui.organization(reader)
     return Viewer(
         request,
         services,
