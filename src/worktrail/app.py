@@ -16,6 +16,7 @@ from .api import entities, events, ingest, integrity, organization, stream, toke
 from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
+from .ui import install_ui
 from .web.docs import install_docs
 from .web.limits import BodyLimits, RequestLimitsMiddleware
 from .web.methods import HttpMethodsMiddleware
@@ -84,6 +85,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.include_router(dialect.router)
         app.state.error_renderers.extend((p, dialect.render_error) for p in dialect.prefixes)
     _document(app, dialects)
+    install_ui(app)  # the web UI (/, /login, /tasks/12, …): HTML pages, not in the schema
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

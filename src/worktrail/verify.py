@@ -40,11 +40,20 @@ def verify_chain(
     then their Merkle tree: the same as the stored one, with the root of the latest
     checkpoint (whose signature must verify with the store's keys) and of `trusted`, a
     checkpoint the caller kept from before."""
-    reader = Reader.whole(store, org_id)
-    latest = store.integrity.latest_checkpoint(org_id)
+    return verify_history(Reader.whole(store, org_id), progress, trusted)
+
+
+def verify_history(
+    reader: Reader,
+    progress: Callable[[int], None] | None = None,
+    trusted: Checkpoint | None = None,
+) -> VerifyResult:
+    """verify_chain through a reader of the organization's whole history (the web UI's
+    integrity badge runs it so)."""
+    latest = reader.latest_checkpoint()
     if latest is not None:
         try:
-            _opened(store, latest)
+            _opened(reader, latest)
         except NoteError as exc:
             return _broken(0, None, f"the latest checkpoint does not verify: {exc}")
     marks = {latest.tree_size if latest else 0, trusted.size if trusted else 0}
@@ -52,7 +61,7 @@ def verify_chain(
     roots = {0: tree.root()}  # the root at each size a checkpoint names
     expected_prev = GENESIS_HASH
     checked = 0
-    query = EventQuery(org_id=org_id, ascending=True, limit=1000)
+    query = EventQuery(org_id=reader.org_id, ascending=True, limit=1000)
     for chunk in reader.iter_stored(query, 2000):
         for event in chunk:
             if event.seq != checked + 1:
@@ -72,23 +81,23 @@ def verify_chain(
             checked += 1
             if progress and checked % 10_000 == 0:
                 progress(checked)
-        altered = _altered_node(store, org_id, tree)
+        altered = _altered_node(reader, tree)
         if altered:
             return _broken(checked, None, altered)
     org = reader.org_record()
     if org.last_seq != checked or org.last_hash != expected_prev:
         return _broken(checked, checked + 1, "head does not match the last event")
-    problem = _tree_problem(store, org_id, tree, roots, latest, trusted)
+    problem = _tree_problem(reader, tree, roots, latest, trusted)
     if problem:
         return _broken(checked, None, problem)
     return VerifyResult(checked, True, checkpoint=latest.tree_size if latest else None)
 
 
-def _altered_node(store: Store, org_id: int, tree: TreeBuilder) -> str:
+def _altered_node(reader: Reader, tree: TreeBuilder) -> str:
     """The stored nodes of what `tree` completed since the last call, held to those it
     computed: a proof is served from them."""
     made, tree.made = tree.made, []
-    stored = store.integrity.fetch_all(org_id, [(level, index) for level, index, _ in made])
+    stored = reader.tree_nodes([(level, index) for level, index, _ in made])
     for level, index, digest in made:
         if stored.get((level, index)) != digest:
             span = f"[{index << level}, {(index + 1) << level})"
@@ -100,17 +109,16 @@ def _altered_node(store: Store, org_id: int, tree: TreeBuilder) -> str:
     return ""
 
 
-def _opened(store: Store, record: CheckpointRecord) -> Checkpoint:
+def _opened(reader: Reader, record: CheckpointRecord) -> Checkpoint:
     """The checkpoint of a record, its signature verified with the store's keys."""
     text, _ = split(record.note)
     origin = text.split("\n", 1)[0]
-    keys = [VerifierKey(origin, k.public_key) for k in store.integrity.signing_keys()]
+    keys = [VerifierKey(origin, k.public_key) for k in reader.signing_keys()]
     return open_checkpoint(record.note, keys)
 
 
 def _tree_problem(
-    store: Store,
-    org_id: int,
+    reader: Reader,
     tree: TreeBuilder,
     roots: dict[int, bytes],
     latest: CheckpointRecord | None,
@@ -130,7 +138,7 @@ def _tree_problem(
         if roots[size] != root:
             return f"the first {size} events are not those {name} signed: the history was rewritten"
     try:
-        stored = store.integrity.root(org_id, tree.size)
+        stored = reader.tree_root(tree.size)
     except KeyError as exc:
         return f"the stored Merkle tree is incomplete: {exc.args[0]}"
     if stored != tree.root():

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 from ..auth import Principal
 from ..errors import BadRequest, Forbidden, NotFound
+from ..integrity.merkle import NodeId
 from ..model import (
     Attempt,
     Cursor,
@@ -27,7 +28,15 @@ from ..model import (
     StoredEvent,
     event_id,
 )
-from ..store import CheckpointRecord, OrgRow, SigningKey, Store, TokenRow, event_from_row
+from ..store import (
+    CheckpointRecord,
+    OrgRow,
+    SigningKey,
+    Store,
+    Tally,
+    TokenRow,
+    event_from_row,
+)
 
 _E = TypeVar("_E", Event, StoredEvent)
 
@@ -114,13 +123,21 @@ class Reader:
             include_deleted=include_deleted,
         )
         next_after = rows[limit - 1].id if len(rows) > limit else None
-        rows = rows[:limit]
+        return self._only_readable(entity_type, rows[:limit]), next_after
+
+    def find(self, entity_type: EntityType, name: str, limit: int = 20) -> list[EntityRow]:
+        """The readable ones among the first `limit` entities of one type (not deleted)
+        whose name contains `name`, ignoring case, in id order."""
+        rows = self._store.find_entities(self.org_id, entity_type, name, limit)
+        return self._only_readable(entity_type, rows)
+
+    def _only_readable(self, entity_type: EntityType, rows: list[EntityRow]) -> list[EntityRow]:
         if self.visible is None or entity_type in _UNPLACED:
-            return rows, next_after
+            return rows
         if entity_type is EntityType.WORKSPACE:
-            return [r for r in rows if r.id in self.visible], next_after
+            return [r for r in rows if r.id in self.visible]
         places = self._store.workspaces_of(self.org_id, [r.id for r in rows])
-        return [r for r in rows if places.get(r.id) in self.visible], next_after
+        return [r for r in rows if places.get(r.id) in self.visible]
 
     def organization(self) -> EntityRow:
         org = self._store.get_entity(self.org_id, self.org_id)
@@ -246,6 +263,11 @@ class Reader:
         """How many events `query` matches over all its pages."""
         return self._store.count_matching(self.authorized(query))
 
+    def tally(self, query: EventQuery, day_offset: int = 0) -> list[Tally]:
+        """How many events `query` matches by action, subject type, actor and day, counting
+        only those after its position (ascending) up to its until_seq (Store.tally)."""
+        return self._store.tally(self.authorized(query), day_offset)
+
     def head(self) -> int:
         """The organization's newest seq: where a feed that starts now starts."""
         return self._store.head_seq(self.org_id)
@@ -279,6 +301,18 @@ class Reader:
     def signing_keys(self) -> list[SigningKey]:
         """The keys that sign checkpoints: the current one first, then retired ones."""
         return self._store.integrity.signing_keys()
+
+    def latest_checkpoint(self) -> CheckpointRecord | None:
+        return self._store.integrity.latest_checkpoint(self.org_id)
+
+    def tree_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """The stored hashes of those of these Merkle tree nodes that exist (verification
+        holds them to the events)."""
+        return self._store.integrity.fetch_all(self.org_id, ids)
+
+    def tree_root(self, size: int) -> bytes:
+        """The root of the stored tree of `size` events; KeyError if a node is missing."""
+        return self._store.integrity.root(self.org_id, size)
 
     def inclusion_proof(
         self, seq: int, tree_size: int | None

@@ -11,7 +11,15 @@ from .base import Store
 from .integrity import CheckpointRecord, SigningKey
 from .location import StoreMissing, describe
 from .location import require_file as _require_file
-from .rows import LocatedEntity, OrgRow, TokenChanges, TokenRow, TokenUser, event_from_row
+from .rows import (
+    LocatedEntity,
+    OrgRow,
+    Tally,
+    TokenChanges,
+    TokenRow,
+    TokenUser,
+    event_from_row,
+)
 from .writing import WriteTransaction
 
 
@@ -57,6 +65,7 @@ __all__ = [
     "SigningKey",
     "Store",
     "StoreMissing",
+    "Tally",
     "TokenChanges",
     "TokenRow",
     "TokenUser",

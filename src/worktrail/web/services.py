@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from ..auth import Principal, authenticate
+from ..auth import Principal, authenticate, authenticate_hash
 from ..config import Settings
 from ..context import current_request
 from ..diff import now_micros
@@ -56,6 +56,11 @@ class Services:
             return authenticate(self.store, token, self.clock())
         except Unauthorized as exc:
             raise self.refuse_authentication(exc) from None
+
+    def authenticate_session(self, token_hash: str) -> Principal:
+        """The principal of a web UI session, which keeps its token's hash: as
+        `authenticate`, so a revoked or expired token ends the session at once."""
+        return authenticate_hash(self.store, token_hash, now=self.clock())
 
     def refuse_authentication(self, error: WorktrailError) -> WorktrailError:
         """Count a failed authentication of this request's client: the error to raise is
