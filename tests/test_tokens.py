@@ -319,15 +319,16 @@ def empty_database(
 def test_tokens_of_an_older_schema_keep_working_and_never_expire(empty_database: str) -> None:
     store = open_store(Settings(database_url=empty_database))
     try:
-        with store.writer.connect() as conn:
+        store.migrate()  # the organization is written as the code writes it now, then the
+        created = create_organization(store, "Old", "Old Owner", "old@old.test")
+        with store.writer.connect() as conn:  # schema goes back to before tokens could expire
             config = Config()
             config.set_main_option(
                 "script_location", str(Path(base.__file__).parent / "migrations")
             )
             config.attributes["connection"] = conn
-            command.upgrade(config, "0004")  # before tokens could expire
+            command.downgrade(config, "0004")
             conn.commit()
-        created = create_organization(store, "Old", "Old Owner", "old@old.test")
         token = "wt_" + "k" * 43
         with store.writer.connect() as conn:
             conn.execute(
