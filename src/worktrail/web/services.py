@@ -9,7 +9,7 @@ from fastapi import Request
 
 from ..auth import Principal, authenticate
 from ..config import Settings
-from ..context import current_request
+from ..context import current_request, note_org
 from ..diff import now_micros
 from ..errors import TooManyRequests, Unauthorized, WorktrailError
 from ..query import CursorCodec, Reader
@@ -51,9 +51,11 @@ class Services:
         """The principal an API token acts as (one statement), or Unauthorized; once the
         client has failed too often, TooManyRequests instead (see authlimit.py)."""
         try:
-            return authenticate(self.store, token, self.clock())
+            principal = authenticate(self.store, token, self.clock())
         except Unauthorized as exc:
             raise self.refuse_authentication(exc) from None
+        note_org(principal.org_id)
+        return principal
 
     def refuse_authentication(self, error: WorktrailError) -> WorktrailError:
         """Count a failed authentication of this request's client: the error to raise is
