@@ -72,7 +72,7 @@ def get(route: str, params: dict[str, Any] | None = None) -> tuple[str, str, Non
     return ("GET", route + ("?" + urlencode(params) if params else ""), None)
 
 
-def _lua(text: str) -> str:
+def lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -92,10 +92,12 @@ def wrk_load(
         raise LoadError("wrk is not installed (Debian: apt-get install wrk)")
     script = SCRIPT % {
         "requests": ", ".join(
-            "{" + ", ".join([_lua(method), _lua(path), _lua(body) if body else "nil"]) + "}"
+            "{"
+            + ", ".join([lua_string(method), lua_string(path), lua_string(body) if body else "nil"])
+            + "}"
             for method, path, body in requests
         ),
-        "headers": ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in headers.items()),
+        "headers": ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)

@@ -109,6 +109,10 @@ class StatementCache:
                 self._statements[key] = stmt
         return stmt
 
+    def __len__(self) -> int:
+        """How many statements are kept."""
+        return len(self._statements)
+
 
 def page_statement(q: EventQuery) -> Select[Any]:
     """The page of `q` in two steps: first its positions, then their rows. Picking
