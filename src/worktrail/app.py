@@ -16,10 +16,11 @@ from .api import entities, events, ingest, organization, stream, tokens, webhook
 from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
+from .web import exposition, health
 from .web.docs import install_docs
+from .web.exposition import Scrape, metrics_placement, process_stopped, store_probes
 from .web.limits import BodyLimits, RequestLimitsMiddleware
 from .web.methods import HttpMethodsMiddleware
-from .web.middleware import RequestContextMiddleware
 from .web.openapi import BEARER, BEARER_SCHEMES, install_openapi
 from .web.problems import install_problem_handlers
 from .web.security import SecureApp, install_cors
@@ -40,16 +41,20 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         # SQLiteStore.server_threads).
         threads = settings.threads if settings.threads > 0 else store.server_threads
         to_thread.current_default_thread_limiter().total_tokens = threads
-        if not settings.webhook_worker:
-            yield
-            return
-        worker = build_worker(store, settings)  # webhooks delivered by this process too
-        running = asyncio.create_task(worker.run())
         try:
-            yield
+            if not settings.webhook_worker:
+                yield
+                return
+            worker = build_worker(store, settings)  # webhooks delivered by this process too
+            running = asyncio.create_task(worker.run())
+            _app.state.workers.append(("webhook_worker", lambda: not running.done()))
+            try:
+                yield
+            finally:
+                worker.stop()
+                await running
         finally:
-            worker.stop()
-            await running
+            process_stopped()
 
     app = SecureApp(
         title="worktrail",
@@ -61,6 +66,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services.create(settings, store)
+    app.state.workers = []  # (name, alive?) of the background workers, for /readyz
+    app.state.scrape = Scrape(store_probes(store))
+    app.include_router(health.router)
+    if metrics_placement(settings.metrics).on_main_port:
+        app.include_router(exposition.router)
     install_problem_handlers(app)
     install_docs(app)
     app.include_router(stream.router)  # before /events/{id}
@@ -77,14 +87,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.state.error_renderers.extend((p, dialect.render_error) for p in dialect.prefixes)
     _document(app, dialects)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    # outermost last: request context, then size limits, then HEAD and OPTIONS
+    # outermost last: size limits, then HEAD and OPTIONS (the request context is outside
+    # them all: SecureApp)
     app.add_middleware(HttpMethodsMiddleware)
     app.add_middleware(RequestLimitsMiddleware, limits=BodyLimits.from_settings(settings))
-    app.add_middleware(RequestContextMiddleware)
     install_cors(app, settings)
     return app
 

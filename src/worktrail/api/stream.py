@@ -17,6 +17,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
+from .. import metrics
 from ..errors import RETRY_AFTER_SECONDS, StoreError
 from ..model import Event, EventQuery
 from ..query import EventPage, Reader, decode_position, encode_position
@@ -79,10 +80,20 @@ def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) ->
                 await wait_for_commit(request, POLL_SECONDS)
 
     return StreamingResponse(
-        messages(),
+        _counted(messages()),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _counted(messages: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The feed's messages, its client counted as connected while they go out (metrics)."""
+    metrics.LIVE_FEED_CLIENTS.inc()
+    try:
+        async for message in messages:
+            yield message
+    finally:
+        metrics.LIVE_FEED_CLIENTS.dec()
 
 
 async def _next_page(reader: Reader, query: EventQuery) -> EventPage[Event] | None:

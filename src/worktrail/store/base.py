@@ -33,12 +33,13 @@ from sqlalchemy import (
     update,
 )
 
+from .. import metrics
 from ..chain import GENESIS_HASH
 from ..config import Settings
 from ..diff import now_micros
 from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
-from . import faults, lookups
+from . import faults, health, lookups
 from . import schema as t
 from .compile import StatementCache, bound_values, count_statement, page_statement
 from .rows import (
@@ -143,7 +144,7 @@ class Store:
     def read(self) -> Iterator[Connection]:
         """A read-only connection in a transaction (one consistent snapshot)."""
         try:
-            with self.reader.connect() as conn, conn.begin():
+            with _checkout(self.reader, "read") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
@@ -151,7 +152,7 @@ class Store:
     @contextmanager
     def _write_conn(self) -> Iterator[Connection]:
         try:
-            with self.writer.connect() as conn, conn.begin():
+            with _checkout(self.writer, "write") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
@@ -187,6 +188,22 @@ class Store:
 
         with self.reader.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
+
+    def schema_state(self) -> tuple[str | None, str]:
+        """(the schema's revision, the newest this worktrail knows), read through the pool
+        as every read is: StoreError while the database is away (readiness checks)."""
+        with self.read() as conn:
+            return health.revision_of(conn), health.head_revision()
+
+    def server_version(self) -> str:
+        """The database product and version, e.g. "SQLite 3.45.1" (StoreError while away)."""
+        with self.read() as conn:
+            return health.server_of(conn)
+
+    @property
+    def failures(self) -> tuple[type[Exception], ...]:
+        """What a database failure is raised as by this store's engines (faults.py)."""
+        return self._failures
 
     def server_secret(self) -> str:
         """The cursor-signing key: from settings, else generated once and kept in wt_meta."""
@@ -234,6 +251,7 @@ class Store:
             if tx.last_seq != head.last_seq:
                 self._announce(conn, org_id)
         if tx.last_seq != head.last_seq:
+            metrics.EVENTS_APPENDED.inc(tx.last_seq - head.last_seq)
             self._committed(org_id)
 
     @contextmanager
@@ -268,6 +286,7 @@ class Store:
             tx = self._transaction(conn, org_id, 0, GENESIS_HASH)
             yield tx, org_id
             tx.flush()
+        metrics.EVENTS_APPENDED.inc(tx.last_seq)
 
     # -- organizations ---------------------------------------------------------------------
 
@@ -535,6 +554,31 @@ class Store:
         stale = or_(c.last_used_at.is_(None), c.last_used_at < stale_before)
         with self._write_conn() as conn:
             conn.execute(update(t.tokens).where(c.id == token_id, stale).values(last_used_at=now))
+
+
+_POOL_GAUGES = {
+    role: (metrics.POOL_WAITING.labels(role), metrics.POOL_IN_USE.labels(role))
+    for role in ("read", "write")
+}
+
+
+@contextmanager
+def _checkout(engine: Engine, role: str) -> Iterator[Connection]:
+    """A connection of `engine`'s pool, counted while it is awaited and while it is held
+    (the pool gauges of metrics.py, kept by the code that takes connections rather than by
+    the pool's events, so they cannot drift)."""
+    waiting, in_use = _POOL_GAUGES[role]
+    waiting.inc()
+    try:
+        conn = engine.connect()
+    finally:
+        waiting.dec()
+    in_use.inc()
+    try:
+        with conn:
+            yield conn
+    finally:
+        in_use.dec()
 
 
 _e = t.events.c

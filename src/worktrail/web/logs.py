@@ -1,25 +1,27 @@
 """The server's log: configured once at startup, as text lines (the default) or JSON lines.
 
-`configure_logging` gives the `worktrail` loggers a handler of their own on stderr, so
-their lines are written whatever uvicorn does with its own loggers. Every line carries the
-request id of the request it was written for, when there is one. The access log
+`log_config` gives the `worktrail` loggers a handler of their own on stderr (under `serve`
+through uvicorn, which applies it in every worker process), and uvicorn's lines the same
+format. Every line carries the request id of the request it was written for, when there
+is one. The access log
 (`worktrail.access`, written by RequestContextMiddleware) is one line per request with the
 request id, organization, method, route template, status and duration; uvicorn's own
 access log is turned off, since it prints raw paths and query strings, which may carry
 cursors, sync tokens or signatures.
 
 As a last line of defence, every line is scrubbed of what looks like a credential: API
-tokens (`wt_…`), webhook secrets (`whsec_…`), Standard Webhooks signatures and the value
-of an Authorization header. The code never logs them; the scrubbing catches a mistake.
+tokens (`wt_…`), webhook secrets and signing keys (`whsec_…`, `whsk_…`), Standard Webhooks
+signatures, credential-carrying query parameters and the value of an Authorization
+header. The code never logs them; the scrubbing catches a mistake.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.config
 import re
-import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
@@ -27,12 +29,25 @@ from ..config import ConfigError
 from ..context import current_request
 
 LOG_FORMATS = ("text", "json")
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# uvicorn's `trace` is below debug
+LOG_LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
 ACCESS_LOGGER = "worktrail.access"
 
 _SECRETS = (
     (re.compile(r"\bwt_[A-Za-z0-9_-]{8,}"), "wt_[redacted]"),
-    (re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]+"), "whsec_[redacted]"),
+    (re.compile(r"\b(whsec|whsk)_[A-Za-z0-9+/=_-]+"), r"\1_[redacted]"),
+    # query parameters that carry credentials (Worksection's `hash`, sync tokens...)
+    (
+        re.compile(r"(?i)\b(hash|signature|secret|token|sync|password|apikey|api_key)=[^&\s\"']+"),
+        r"\1=[redacted]",
+    ),
     (re.compile(r"\b(v1a?),[A-Za-z0-9+/=]{16,}"), r"\1,[redacted]"),
     (re.compile(r"(?i)\b(bearer|oauth|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 [redacted]"),
     (
@@ -45,7 +60,13 @@ _SECRETS = (
 )
 
 # attributes every LogRecord has: the rest were passed as `extra` and belong in the line
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (and uvicorn's colored copy of its message)
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def scrub(text: str) -> str:
@@ -106,49 +127,44 @@ def formatter(log_format: str) -> logging.Formatter:
 
 
 def level_of(log_level: str) -> int:
-    """The logging level of a `log_level` setting (uvicorn's `trace` is below debug)."""
-    name = log_level.lower()
-    if name not in LOG_LEVELS:
+    """The logging level of a `log_level` setting."""
+    level = LOG_LEVELS.get(log_level.lower())
+    if level is None:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
-    return 5 if name == "trace" else logging.getLevelName(name.upper())  # type: ignore[no-any-return]
+    return level
 
 
-def configure_logging(log_level: str, log_format: str, stream: TextIO | None = None) -> None:
-    """Give the `worktrail` loggers one handler (stderr), the level and the format of the
-    settings. Called once per process at startup; calling it again replaces the handler."""
-    logger = logging.getLogger("worktrail")
-    for handler in list(logger.handlers):
-        if getattr(handler, "worktrail", False):
-            logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.worktrail = True  # type: ignore[attr-defined]
-    handler.setFormatter(formatter(log_format))
-    logger.addHandler(handler)
-    logger.setLevel(level_of(log_level))
-    logger.propagate = False
-
-
-def uvicorn_log_config(log_format: str) -> dict[str, Any]:
-    """uvicorn's logging configuration: its own lines (startup, shutdown, errors) in the
-    same format as worktrail's, its access log off (worktrail writes its own)."""
-    kind = "json" if log_format == "json" else "text"
+def log_config(log_level: str, log_format: str) -> dict[str, Any]:
+    """The logging configuration of a server process (`logging.config.dictConfig`, and
+    uvicorn's `log_config`, which each of its worker processes applies too): worktrail's
+    loggers and uvicorn's own lines (startup, shutdown, errors) in one format on stderr;
+    uvicorn's access log off (worktrail writes its own, `worktrail.access`)."""
+    formatter(log_format)  # ConfigError for a bad one, before anything is configured
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "text": {"()": TextFormatter},
-            "json": {"()": JsonFormatter},
-        },
+        "formatters": {"text": {"()": TextFormatter}, "json": {"()": JsonFormatter}},
         "handlers": {
-            "default": {
+            "stderr": {
                 "class": "logging.StreamHandler",
-                "formatter": kind,
+                "formatter": log_format,
                 "stream": "ext://sys.stderr",
             }
         },
         "loggers": {
-            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "worktrail": {
+                "handlers": ["stderr"],
+                "level": level_of(log_level),
+                "propagate": False,
+            },
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
+
+
+def configure_logging(log_level: str, log_format: str) -> None:
+    """Configure this process's logging as a server's (log_config), for processes that do
+    not run uvicorn (`worktrail worker`)."""
+    logging.config.dictConfig(log_config(log_level, log_format))

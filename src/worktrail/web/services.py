@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from .. import metrics
 from ..auth import Principal, authenticate
 from ..config import Settings
 from ..context import current_request, note_org
@@ -64,6 +65,7 @@ class Services:
         wait = self.auth_failures.failed(current_request.get().client_ip)
         if wait is None:
             return error
+        metrics.RATE_LIMITED.labels("auth_failures").inc()
         return TooManyRequests(
             "too many failed authentications from this address; retry later",
             retry_after=wait,
@@ -74,7 +76,9 @@ class Services:
         return Reader.of(self.store, principal)
 
     def whole_reader(self, org_id: int) -> Reader:
-        """The read door onto an organization's whole history (its owners' view)."""
+        """The read door onto an organization's whole history (its owners' view), for a
+        request that acts in the organization as a whole (a vendor admin API)."""
+        note_org(org_id)
         return Reader.whole(self.store, org_id)
 
     def admin_keys(self) -> list[tuple[int, str]]:

@@ -1,0 +1,60 @@
+"""Health checks for whatever runs the server (systemd, a load balancer, Kubernetes):
+
+- `GET /healthz`, liveness: the process answers. Nothing else is looked at, so a database
+  outage never gets a healthy process restarted.
+- `GET /readyz`, readiness: the database answers, its schema is at the revision this
+  worktrail migrates to, and the background workers this process runs (the webhook
+  delivery worker, when `serve` runs one) are alive. 200 when all are, else 503 naming
+  the failing part. Its cost: two small reads of the schema's version table.
+
+Both are outside authentication and the OpenAPI document, and answer JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ..errors import WorktrailError
+from .services import Services, services_of
+
+router = APIRouter(include_in_schema=False)
+
+# a background worker's name, and whether it is alive (app.state.workers)
+WorkerCheck = tuple[str, Callable[[], bool]]
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    services = services_of(request)
+    workers: list[WorkerCheck] = getattr(request.app.state, "workers", [])
+    checks = await to_thread.run_sync(_database_checks, services)
+    for name, alive in workers:
+        checks[name] = "ok" if alive() else "stopped"
+    ready = all(value == "ok" for value in checks.values())
+    body: dict[str, Any] = {"status": "ready" if ready else "unready", "checks": checks}
+    return Response(
+        orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
+    )
+
+
+def _database_checks(services: Services) -> dict[str, str]:
+    try:
+        revision, head = services.store.schema_state()
+    except WorktrailError:  # the store has logged the driver's words
+        return {"database": "unreachable", "schema": "unknown"}
+    if revision == head:
+        schema = "ok"
+    else:
+        schema = f"at {revision or 'nothing'}, expected {head}: run `worktrail migrate`"
+    return {"database": "ok", "schema": schema}
