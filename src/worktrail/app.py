@@ -47,12 +47,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 return
             worker = build_worker(store, settings)  # webhooks delivered by this process too
             running = asyncio.create_task(worker.run())
-            _app.state.workers.append(("webhook_worker", lambda: not running.done()))
+            running.add_done_callback(_report_stopped)
+            _app.state.workers["webhook_worker"] = running
             try:
                 yield
             finally:
                 worker.stop()
-                await running
+                await asyncio.wait([running])  # one that failed was logged
         finally:
             process_stopped()
 
@@ -66,7 +67,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services.create(settings, store)
-    app.state.workers = []  # (name, alive?) of the background workers, for /readyz
+    app.state.workers = {}  # the background workers' tasks by name, for /readyz
     app.state.scrape = Scrape(store_probes(store))
     app.include_router(health.router)
     if metrics_placement(settings.metrics).on_main_port:
@@ -93,6 +94,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(RequestLimitsMiddleware, limits=BodyLimits.from_settings(settings))
     install_cors(app, settings)
     return app
+
+
+def _report_stopped(task: asyncio.Task[None]) -> None:
+    """Log why the webhook worker stopped, if it failed (/readyz reports it stopped)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the webhook delivery worker stopped", exc_info=task.exception())
 
 
 def _document(app: FastAPI, dialects: list[Dialect]) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # no `_created` series beside every counter and histogram: Prometheus has no use for them
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # HTTP methods a label may name; anything else is counted as OTHER
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))

@@ -12,7 +12,7 @@ Both are outside authentication and the OpenAPI document, and answer JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
 from typing import Any
 
 import orjson
@@ -25,9 +25,6 @@ from .services import Services, services_of
 
 router = APIRouter(include_in_schema=False)
 
-# a background worker's name, and whether it is alive (app.state.workers)
-WorkerCheck = tuple[str, Callable[[], bool]]
-
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
@@ -37,10 +34,10 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
     services = services_of(request)
-    workers: list[WorkerCheck] = getattr(request.app.state, "workers", [])
+    workers: dict[str, asyncio.Task[None]] = getattr(request.app.state, "workers", {})
     checks = await to_thread.run_sync(_database_checks, services)
-    for name, alive in workers:
-        checks[name] = "ok" if alive() else "stopped"
+    for name, task in workers.items():
+        checks[name] = "stopped" if task.done() else "ok"
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "unready", "checks": checks}
     return Response(
