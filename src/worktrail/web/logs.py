@@ -39,6 +39,8 @@ LOG_LEVELS = {
     "trace": 5,
 }
 ACCESS_LOGGER = "worktrail.access"
+# a record's fields that its text line's message already shows (names, in `extra`)
+IN_MESSAGE = "in_message"
 
 _SECRETS = (
     (re.compile(r"\bwt_[A-Za-z0-9_-]{8,}"), "wt_[redacted]"),
@@ -76,9 +78,11 @@ def scrub(text: str) -> str:
     return text
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The structured fields of a record: its `extra`, and the current request id."""
-    out = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+def _fields(record: logging.LogRecord, shown: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The structured fields of a record: its `extra` but those `shown` already, and the
+    current request id."""
+    hidden = _STANDARD | {IN_MESSAGE, *shown}
+    out = {k: v for k, v in record.__dict__.items() if k not in hidden}
     if "request_id" not in out:
         request_id = current_request.get().request_id
         if request_id:
@@ -92,11 +96,12 @@ def _when(record: logging.LogRecord) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """`2026-12-07T07:15:43.120Z INFO worktrail.access GET /api/v1/events 200 request_id=…`"""
+    """`2026-12-07T07:15:43.120Z INFO worktrail.access GET /api/v1/events 200 3.1ms request_id=…`"""
 
     def format(self, record: logging.LogRecord) -> str:
         parts = [_when(record), record.levelname, record.name, record.getMessage()]
-        parts += [f"{k}={v}" for k, v in _fields(record).items() if v is not None]
+        shown = getattr(record, IN_MESSAGE, ())
+        parts += [f"{k}={v}" for k, v in _fields(record, shown).items() if v is not None]
         line = " ".join(str(p) for p in parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
 from ..context import RequestInfo, RequestTrace, current_request, current_trace
-from .logs import ACCESS_LOGGER
+from .logs import ACCESS_LOGGER, IN_MESSAGE
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -92,13 +92,22 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = route_of(scope)
             metrics.observe_request(route, scope["method"], answer.status, elapsed)
+            duration_ms = round(elapsed * 1000, 1)
             access_log.info(
-                "%s %s %s %.1fms",
+                "%s %s %s %sms",
                 scope["method"],
                 route,
                 answer.status,
-                elapsed * 1000,
-                extra={"request_id": request_id, "org_id": trace.org_id},
+                duration_ms,
+                extra={
+                    "request_id": request_id,
+                    "org_id": trace.org_id,
+                    "method": scope["method"],
+                    "route": route,
+                    "status": answer.status,
+                    "duration_ms": duration_ms,
+                    IN_MESSAGE: ("method", "route", "status", "duration_ms"),
+                },
             )
             current_trace.reset(reset[1])
             current_request.reset(reset[0])
