@@ -171,19 +171,37 @@ def demo(
 
 
 @app.command()
-def migrate(database_url: DatabaseUrl = None) -> None:
+def migrate(
+    database_url: DatabaseUrl = None,
+    revision: Annotated[
+        str | None,
+        typer.Option(
+            help="Go to this revision instead of the newest: a downgrade (before going back "
+            "to an older worktrail) drops what later revisions added."
+        ),
+    ] = None,
+) -> None:
     """Create or upgrade the database schema."""
+    from .store.health import revisions
+
     settings = _settings(database_url)
     store = _store(settings, create=True, migrate=False)
     before = store.schema_revision()
-    store.migrate()
+    try:
+        store.migrate(revision)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     after = store.schema_revision()
     where = describe(settings.database_url)
     if before == after:
         console.print(f"Schema is up to date (revision {after}) at {where}.", soft_wrap=True)
     else:
+        back = before in revisions() and revisions().index(str(after)) > revisions().index(before)
         console.print(
-            f"Schema upgraded from {before or 'empty'} to {after} at {where}.", soft_wrap=True
+            f"Schema {'downgraded' if back else 'upgraded'} from {before or 'empty'} to {after} "
+            f"at {where}.",
+            soft_wrap=True,
         )
 
 

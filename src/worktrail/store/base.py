@@ -171,16 +171,28 @@ class Store:
 
     # -- schema ----------------------------------------------------------------------------
 
-    def migrate(self) -> None:
-        """Create or upgrade the schema to the newest version (Alembic)."""
+    def migrate(self, revision: str | None = None) -> None:
+        """Create or upgrade the schema to the newest version (Alembic); given a revision,
+        upgrade or downgrade to it (a downgrade drops what later revisions added)."""
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        known = health.revisions()  # newest first
         with self.writer.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            current = health.revision_of(conn)
+            if revision is not None and revision not in known:
+                raise ValueError(f"unknown schema revision {revision!r}; known: {', '.join(known)}")
+            if (
+                revision is not None
+                and current in known
+                and known.index(revision) > known.index(current)
+            ):
+                command.downgrade(cfg, revision)
+            else:
+                command.upgrade(cfg, revision or "head")
             conn.commit()
 
     def schema_revision(self) -> str | None:
