@@ -7,8 +7,6 @@ not a store yet, without consequence.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -17,17 +15,6 @@ from .cli_store import DatabaseUrl, console, err
 from .config import ConfigError, Settings, load_settings, setting_sources
 from .store import describe
 from .store.health import StoreReport, inspect_store, revisions
-from .web.exposition import metrics_placement
-from .web.logs import formatter, level_of
-from .worker.loop import retry_schedule
-
-# checks of settings whose values only the code that uses them reads
-VALUE_CHECKS: tuple[Callable[[Settings], object], ...] = (
-    lambda s: metrics_placement(s.metrics),
-    lambda s: formatter(s.log_format),
-    lambda s: level_of(s.log_level),
-    retry_schedule,
-)
 
 
 def doctor(database_url: DatabaseUrl = None) -> None:
@@ -65,10 +52,22 @@ def _settings_table(settings: Settings, sources: dict[str, str]) -> Table:
 
 
 def _value_problems(settings: Settings) -> list[str]:
+    """What is wrong with the values only the code that uses them reads (imported here,
+    not at the top, so that other commands do not pay for them)."""
+    from .web.exposition import metrics_placement
+    from .web.logs import formatter, level_of
+    from .worker.loop import retry_schedule
+
+    checks = (
+        lambda: metrics_placement(settings.metrics),
+        lambda: formatter(settings.log_format),
+        lambda: level_of(settings.log_level),
+        lambda: retry_schedule(settings),
+    )
     problems = []
-    for check in VALUE_CHECKS:
+    for check in checks:
         try:
-            check(settings)
+            check()
         except ConfigError as exc:
             problems.append(str(exc))
     if settings.page_limit_default > settings.page_limit_max:

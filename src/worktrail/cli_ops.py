@@ -22,14 +22,6 @@ from .config import ConfigError, Settings
 from .store import Store, StoreMissing, describe
 from .store.backup import STEP_PAGES, BackupError, Copied, backup_sqlite, restore_sqlite
 from .store.location import require_file, sqlite_path
-from .web.exposition import (
-    Scrape,
-    metrics_placement,
-    multiprocess_dir,
-    start_listener,
-    store_probes,
-)
-from .web.logs import log_config
 
 POSTGRES_BACKUPS = (
     "is a PostgreSQL database: back it up with pg_dump (or pg_basebackup and WAL "
@@ -48,6 +40,16 @@ def server_runtime(settings: Settings, store: Store, workers: int = 1) -> Iterat
     """Around a server's run: its logging configured (yielded, for uvicorn to apply in
     every process), the metrics' directory when several processes share them, and the
     metrics' own listener when the `metrics` setting names one. Bad settings exit 2."""
+    # here, not at the top: every other command would pay for importing the web layer
+    from .web.exposition import (
+        Scrape,
+        metrics_placement,
+        multiprocess_dir,
+        start_listener,
+        store_probes,
+    )
+    from .web.logs import log_config
+
     try:
         placement = metrics_placement(settings.metrics)
         config = log_config(settings.log_level, settings.log_format)
