@@ -15,8 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from worktrail import metrics
 from worktrail.app import create_app
 from worktrail.config import ConfigError
 from worktrail.store import Store
@@ -97,6 +99,38 @@ def test_the_main_port_serves_them_only_when_on(
         response = client.get("/metrics")
         assert response.status_code == 200
         assert "worktrail_http_requests_total" in response.text
+
+
+def test_routes_are_counted_by_template_never_by_path(org: Org) -> None:
+    def count(route: str, method: str, status: str) -> float:
+        labels = {"route": route, "method": method, "status": status}
+        return REGISTRY.get_sample_value("worktrail_http_requests_total", labels) or 0.0
+
+    workspace = org.create("workspaces", name="W")
+    template = "/api/v1/workspaces/{entity_id}"
+    before = (
+        count(template, "GET", "200"),
+        count(template, "HEAD", "200"),
+        count(metrics.UNMATCHED, "GET", "404"),
+        count(metrics.UNMATCHED, "OTHER", "405") + count(metrics.UNMATCHED, "OTHER", "404"),
+    )
+    assert org.get(f"/api/v1/workspaces/{workspace['id']}").status_code == 200
+    assert (
+        org.client.head(f"/api/v1/workspaces/{workspace['id']}", headers=org.headers).status_code
+        == 200
+    )
+    for n in range(3):  # a scanner's paths are one series, not one each
+        assert org.get(f"/wp-admin/{n}.php").status_code == 404
+    assert org.client.request("BREW", "/coffee").status_code in (404, 405)
+    after = (
+        count(template, "GET", "200"),
+        count(template, "HEAD", "200"),
+        count(metrics.UNMATCHED, "GET", "404"),
+        count(metrics.UNMATCHED, "OTHER", "405") + count(metrics.UNMATCHED, "OTHER", "404"),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 3, 1]
+    text = org.get("/metrics").text
+    assert f"/api/v1/workspaces/{workspace['id']}" not in text and "wp-admin" not in text
 
 
 # -- delivery lag, computed at scrape time ---------------------------------------------

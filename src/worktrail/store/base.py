@@ -42,6 +42,7 @@ from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, Sto
 from . import faults, health, lookups
 from . import schema as t
 from .compile import StatementCache, bound_values, count_statement, page_statement
+from .pool import checkout
 from .rows import (
     EVENT_READ_COLUMNS,
     TOKEN_COLUMNS,
@@ -144,7 +145,7 @@ class Store:
     def read(self) -> Iterator[Connection]:
         """A read-only connection in a transaction (one consistent snapshot)."""
         try:
-            with _checkout(self.reader, "read") as conn, conn.begin():
+            with checkout(self.reader, "read") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
@@ -152,7 +153,7 @@ class Store:
     @contextmanager
     def _write_conn(self) -> Iterator[Connection]:
         try:
-            with _checkout(self.writer, "write") as conn, conn.begin():
+            with checkout(self.writer, "write") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
@@ -566,31 +567,6 @@ class Store:
         stale = or_(c.last_used_at.is_(None), c.last_used_at < stale_before)
         with self._write_conn() as conn:
             conn.execute(update(t.tokens).where(c.id == token_id, stale).values(last_used_at=now))
-
-
-_POOL_GAUGES = {
-    role: (metrics.POOL_WAITING.labels(role), metrics.POOL_IN_USE.labels(role))
-    for role in ("read", "write")
-}
-
-
-@contextmanager
-def _checkout(engine: Engine, role: str) -> Iterator[Connection]:
-    """A connection of `engine`'s pool, counted while it is awaited and while it is held
-    (the pool gauges of metrics.py, kept by the code that takes connections rather than by
-    the pool's events, so they cannot drift)."""
-    waiting, in_use = _POOL_GAUGES[role]
-    waiting.inc()
-    try:
-        conn = engine.connect()
-    finally:
-        waiting.dec()
-    in_use.inc()
-    try:
-        with conn:
-            yield conn
-    finally:
-        in_use.dec()
 
 
 _e = t.events.c
