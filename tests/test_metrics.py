@@ -370,3 +370,46 @@ def test_workers_report_one_set_on_the_main_port(tmp_path: Path) -> None:
         totals = {requests_of(scrape(server.base_url + "/metrics"), "/api/v1/me") for _ in range(8)}
     assert totals == {40}
     assert not any(path.exists() for path in made)  # removed when the run ended
+
+
+def test_a_delivery_worker_serves_its_own_metrics(tmp_path: Path) -> None:
+    url, token = new_store(tmp_path)
+    port = free_port()
+    env = {
+        **os.environ,
+        "WORKTRAIL_DATABASE_URL": url,
+        "WORKTRAIL_WEBHOOKS_ALLOW_PRIVATE": "1",
+        "WORKTRAIL_METRICS": f"127.0.0.1:{port}",
+    }
+    with (
+        receiver() as hook,
+        serve(
+            url,
+            tmp_path,
+            env={"WORKTRAIL_WEBHOOK_WORKER": "0", "WORKTRAIL_WEBHOOKS_ALLOW_PRIVATE": "1"},
+        ) as server,
+        (tmp_path / "worker.log").open("w") as log,
+    ):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "worktrail.cli", "worker"], env=env, stdout=log, stderr=log
+        )
+        try:
+            headers = {"Authorization": f"Bearer {token}"}
+            created = httpx.post(
+                server.base_url + "/api/v1/webhooks", json={"url": hook.url}, headers=headers
+            )
+            assert created.status_code == 201, created.text
+            httpx.post(
+                server.base_url + "/api/v1/workspaces", json={"name": "W"}, headers=headers
+            ).raise_for_status()
+            hook.wait_for(1, timeout=60)
+            samples = wait_until(
+                "the worker's delivery",
+                f"http://127.0.0.1:{port}/metrics",
+                lambda s: value(s, "worktrail_webhook_deliveries_total", outcome="delivered") >= 1,
+                timeout=60,
+            )
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    assert ("worktrail_webhook_delivery_lag_seconds", frozenset()) in samples
