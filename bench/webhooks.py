@@ -2,14 +2,17 @@
 
     python -m bench.webhooks [--backend sqlite|postgres|both] [--events 20000]
                              [--rate 200] [--seconds 30] [--rounds 3] [--endpoints 4]
+                             [--workers 1]
 
 Two figures per database, each the median of `rounds` runs with min and max:
 
 - **deliveries/s**: `events` events are written while every subscription is paused, then
-  the subscriptions are resumed and a `worktrail worker` process delivers the backlog to a
+  the subscriptions are resumed and `workers` `worktrail worker` processes deliver the backlog to a
   receiver on loopback (an aiohttp server in its own process answering 204, as a receiver
   that queues the work would). The figure is deliveries over the time from the first
-  receipt to the last one, across `endpoints` subscriptions to that receiver.
+  receipt to the last one, across `endpoints` subscriptions to that receiver. Beside it: the
+  CPU the worker and the receiver used meanwhile (in cores), and deliveries per CPU-second
+  of the worker — what one core of `worktrail worker` delivers, whatever the machine.
 - **commit → receipt p99**: a real `worktrail serve` (delivering webhooks itself, its
   default) takes single-event writes at a steady `rate` events/s for `seconds` seconds; the
   receiver notes, for each delivery, its arrival time less the event's `recorded_at`
@@ -78,6 +81,11 @@ def _receive(port: int) -> None:
             content_type="application/json",
         )
 
+    async def count(_: web.Request) -> web.Response:
+        cpu = time.process_time()  # the receiver's own CPU seconds so far
+        body = orjson.dumps({"received": len(seen), "unsigned": unsigned, "cpu": cpu})
+        return web.Response(body=body, content_type="application/json")
+
     async def reset(_: web.Request) -> web.Response:
         nonlocal unsigned
         seen.clear()
@@ -87,6 +95,7 @@ def _receive(port: int) -> None:
     app = web.Application()
     app.router.add_post("/hook/{n}", deliver)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/count", count)
     app.router.add_post("/reset", reset)
     app.router.add_get("/healthz", stats)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
@@ -120,18 +129,35 @@ def received(base: str) -> tuple[list[tuple[str, float, str]], int]:
     return [(str(a), float(b), str(c)) for a, b, c in stats["received"]], int(stats["unsigned"])
 
 
+def receiver_cpu(base: str) -> float:
+    """The receiver's CPU seconds so far."""
+    return float(orjson.loads(httpx.get(base + "/count", timeout=60).content)["cpu"])
+
+
 def wait_for(base: str, count: int, timeout: float) -> list[tuple[str, float, str]]:
-    """The receiver's deliveries once it has `count` of them (an error after `timeout` s)."""
+    """The receiver's deliveries once it has `count` of them (an error after `timeout` s).
+    While waiting it asks only for the count: the whole list is fetched once, at the end,
+    so that the polling costs the machine next to nothing while deliveries are measured."""
     deadline = time.monotonic() + timeout
     while True:
-        got, unsigned = received(base)
-        if unsigned:
-            raise RuntimeError(f"{unsigned} deliveries came without Standard Webhooks headers")
-        if len(got) >= count:
-            return got
+        tally = orjson.loads(httpx.get(base + "/count", timeout=60).content)
+        if tally["unsigned"]:
+            raise RuntimeError(
+                f"{tally['unsigned']} deliveries came without Standard Webhooks headers"
+            )
+        if tally["received"] >= count:
+            return received(base)[0]
         if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(got)} of {count} deliveries arrived in {timeout:.0f} s")
+            raise RuntimeError(
+                f"only {tally['received']} of {count} deliveries arrived in {timeout:.0f} s"
+            )
         time.sleep(0.2)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def once_each(got: list[tuple[str, float, str]], expected: int) -> None:
@@ -198,7 +224,11 @@ SERVE_ONLY = {"WORKTRAIL_WEBHOOK_WORKER": "0"}  # the backlog is left to `worktr
 # -- deliveries/s -------------------------------------------------------------------------------
 
 
-def throughput(backend: Backend, hooks: str, events: int, endpoints: int) -> float:
+def throughput(
+    backend: Backend, hooks: str, events: int, endpoints: int, workers: int
+) -> dict[str, float]:
+    """Deliveries/s of `workers` `worktrail worker` processes working off a backlog, and the
+    CPU they used."""
     url = backend.fresh_url()
     store, token = setup(url)
     store.close()
@@ -217,33 +247,48 @@ def throughput(backend: Backend, hooks: str, events: int, endpoints: int) -> flo
             written += len(records)
         total = written * endpoints  # every task event, to every subscription
         httpx.post(hooks + "/reset")
+        receiver_before = receiver_cpu(hooks)
         for hook in ids:
             client.patch(f"/api/v1/webhooks/{hook}", json={"status": "active"}).raise_for_status()
     log = backend.tmp / "worker.log"
     with log.open("w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worktrail.cli", "worker"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **ENV, "WORKTRAIL_DATABASE_URL": url},
-        )
-    with running_worker(worker, log):
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-m", "worktrail.cli", "worker"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **ENV, "WORKTRAIL_DATABASE_URL": url},
+            )
+            for _ in range(workers)
+        ]
+    with running_workers(started, log):
         got = wait_for(hooks, total, timeout=600)
+        # start-up included: ~1 s of a run of minutes
+        cpu = sum(cpu_seconds(worker.pid) for worker in started)
+    receiving = receiver_cpu(hooks) - receiver_before
     once_each(got, total)
     times = sorted(arrived for _, arrived, _ in got)
-    return (len(times) - 1) / (times[-1] - times[0])
+    elapsed = times[-1] - times[0]
+    return {
+        "deliveries_per_s": (len(times) - 1) / elapsed,
+        "worker_cores": cpu / elapsed,
+        "deliveries_per_worker_cpu_s": len(times) / cpu,
+        "receiver_cores": receiving / elapsed,
+    }
 
 
 @contextmanager
-def running_worker(worker: subprocess.Popen[bytes], log: Path) -> Iterator[None]:
+def running_workers(workers: list[subprocess.Popen[bytes]], log: Path) -> Iterator[None]:
     try:
         yield
     except Exception:
         print(log.read_text()[-3000:], file=sys.stderr)
         raise
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
 
 
 # -- commit → receipt ---------------------------------------------------------------------------
@@ -308,14 +353,20 @@ def run_backend(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         backend = Backend(kind, Path(tmp))
         try:
             with receiver(Path(tmp)) as hooks:
-                rates, p50s, p99s = [], [], []
+                rates, cores, per_cpu, rx, p50s, p99s = [], [], [], [], [], []
                 for n in range(args.rounds):
-                    rates.append(throughput(backend, hooks, args.events, args.endpoints))
+                    pushed = throughput(backend, hooks, args.events, args.endpoints, args.workers)
+                    rates.append(pushed["deliveries_per_s"])
+                    cores.append(pushed["worker_cores"])
+                    per_cpu.append(pushed["deliveries_per_worker_cpu_s"])
+                    rx.append(pushed["receiver_cores"])
                     figure = latency(backend, hooks, args.rate, args.seconds)
                     p50s.append(figure["p50_ms"])
                     p99s.append(figure["p99_ms"])
                     print(
-                        f"  {kind} round {n + 1}: {rates[-1]:,.0f} deliveries/s, "
+                        f"  {kind} round {n + 1}: {rates[-1]:,.0f} deliveries/s "
+                        f"(worker {cores[-1]:.2f} cores, {per_cpu[-1]:,.0f} a CPU-second; "
+                        f"receiver {rx[-1]:.2f} cores), "
                         f"commit → receipt p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms",
                         flush=True,
                     )
@@ -325,9 +376,13 @@ def run_backend(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "backend": kind,
         "events": args.events,
         "endpoints": args.endpoints,
+        "workers": args.workers,
         "rate_events_per_s": args.rate,
         "seconds": args.seconds,
         "deliveries_per_s": summary(rates),
+        "worker_cores": summary(cores),
+        "deliveries_per_worker_cpu_s": summary(per_cpu),
+        "receiver_cores": summary(rx),
         "commit_to_receipt_p50_ms": summary(p50s),
         "commit_to_receipt_p99_ms": summary(p99s),
         "targets": {
@@ -339,8 +394,9 @@ def run_backend(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table_for(results: dict[str, Any]) -> list[list[str]]:
-    def cell(figure: dict[str, float], unit: str) -> str:
-        return f"{figure['median']:,.1f}{unit} ({figure['min']:,.1f} to {figure['max']:,.1f})"
+    def cell(figure: dict[str, float], unit: str, digits: int = 1) -> str:
+        low, mid, high = (f"{figure[k]:,.{digits}f}" for k in ("min", "median", "max"))
+        return f"{mid}{unit} ({low} to {high})"
 
     return [
         ["figure", "median (min to max)", "target"],
@@ -348,6 +404,13 @@ def table_for(results: dict[str, Any]) -> list[list[str]]:
             "deliveries/s",
             cell(results["deliveries_per_s"], ""),
             f"≥ {TARGET_DELIVERIES_PER_S:,}",
+        ],
+        ["worker CPU while delivering", cell(results["worker_cores"], " cores", 2), ""],
+        ["receiver CPU meanwhile", cell(results["receiver_cores"], " cores", 2), ""],
+        [
+            "deliveries per worker CPU-second",
+            cell(results["deliveries_per_worker_cpu_s"], ""),
+            "",
         ],
         ["commit → receipt p50", cell(results["commit_to_receipt_p50_ms"], " ms"), ""],
         [
@@ -367,17 +430,23 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--endpoints", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     kinds = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for kind in kinds:
-        print(f"{kind}: {args.events:,} events to {args.endpoints} endpoints ...", flush=True)
+        print(
+            f"{kind}: {args.events:,} events to {args.endpoints} endpoints, "
+            f"{args.workers} worker process(es) ...",
+            flush=True,
+        )
         results = run_backend(kind, args)
         table = table_for(results)
         print_table(table)
-        print(f"results: {write_results(f'webhooks-{kind}', results, table)}")
+        name = f"webhooks-{kind}" + (f"-{args.workers}-workers" if args.workers > 1 else "")
+        print(f"results: {write_results(name, results, table)}")
 
 
 if __name__ == "__main__":

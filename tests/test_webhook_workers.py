@@ -6,6 +6,7 @@ commands."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -213,3 +214,42 @@ def test_the_webhooks_commands(org: Org, settings: Settings) -> None:
         assert missing.exit_code == 2 and "webhook 999999 does not exist" in missing.output
         shown = runner.invoke(cli, ["webhooks", "deliveries", str(webhook["id"]), *base])
         assert shown.exit_code == 0
+
+
+def test_a_request_that_could_outlast_its_lease_is_not_sent(org: Org, store: Store) -> None:
+    """Past its lease, a message may be another worker's: a request that could not be
+    answered before the lease runs out is dropped unsent, and the message is left to be
+    leased again."""
+    from worktrail.delivery.client import DeliveryClient
+    from worktrail.diff import now_micros
+    from worktrail.worker import delivery_styles
+    from worktrail.worker.deliver import Sender, prepare
+    from worktrail.worker.dispatch import dispatch_once
+
+    styles = delivery_styles()
+    with receiver() as hook:
+        created = subscribe(org, hook.url)
+        org.create("workspaces", name="Late")
+        now = now_micros()
+        assert dispatch_once(store, now, styles) > 0
+        lease = now + 5_000_000  # five seconds
+        claimed = store.webhooks.claim(now, lease, 10, 10)
+        assert {c.webhook_id for c in claimed} == {created["id"]}
+
+        async def send_all(deadline: int, timeout: float) -> list[int]:
+            client = DeliveryClient(timeout=timeout, allow_private=True)
+            sender = Sender(client, (5,), 4)
+            jobs, _ = prepare(store, claimed, styles, now, deadline)
+            try:
+                settled = [await sender.send(job) for job in jobs]
+            finally:
+                await client.close()
+            return [len(s.outcomes) for s in settled]
+
+        # a 10 s timeout cannot end within a 5 s lease: nothing goes out, nothing is settled
+        assert set(asyncio.run(send_all(lease, 10.0))) == {0}
+        assert hook.requests == []
+        assert pending(org, created["id"]) == len(claimed)
+        # a 2 s timeout can: the requests go out and their outcomes are settled
+        assert set(asyncio.run(send_all(lease, 2.0))) == {1}
+        assert len(hook.requests) == len(claimed)

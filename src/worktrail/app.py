@@ -16,6 +16,7 @@ from .api import entities, events, ingest, organization, stream, tokens, webhook
 from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
+from .ui import install_ui
 from .web import exposition, health
 from .web.docs import install_docs
 from .web.exposition import Scrape, metrics_placement, process_stopped, store_probes
@@ -87,6 +88,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         app.include_router(dialect.router)
         app.state.error_renderers.extend((p, dialect.render_error) for p in dialect.prefixes)
     _document(app, dialects)
+    install_ui(app)  # the web UI (/, /login, /tasks/12, …): HTML pages, not in the schema
 
     # outermost last: size limits, then HEAD and OPTIONS (the request context is outside
     # them all: SecureApp)

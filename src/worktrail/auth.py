@@ -75,9 +75,19 @@ def authenticate(store: Store, token: str | None, now: int | None = None) -> Pri
     (a write) when the token's last use on record is more than TOUCH_INTERVAL old."""
     if not token:
         raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
-    found = store.find_token_user(hash_token(token))
+    return authenticate_hash(store, hash_token(token), token[:10], now)
+
+
+def authenticate_hash(
+    store: Store, token_hash: str, prefix: str | None = None, now: int | None = None
+) -> Principal:
+    """`authenticate` by the token's hash (what a signed session of the web UI keeps
+    instead of the token), with its prefix checked again when it is known."""
+    found = store.find_token_user(token_hash)
     # The lookup is by hash; comparing again in constant time keeps timing flat.
-    if found is None or not hmac.compare_digest(found.token.prefix, token[:10]):
+    if found is None or (
+        prefix is not None and not hmac.compare_digest(found.token.prefix, prefix)
+    ):
         raise Unauthorized("invalid API token")
     row = found.token
     if row.revoked_at is not None:

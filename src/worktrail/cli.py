@@ -115,7 +115,8 @@ def serve(
         err.print(f"\nOwner API token: [bold]{token}[/bold]")
         err.print(f"  export TOKEN={token}")
         err.print(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/events?limit=5"')
-        err.print(f"  API docs: {base}/docs\n")
+        err.print(f"  API docs: {base}/docs")
+        err.print(f"  Web UI: {base}/login#token={token}\n", soft_wrap=True)
     with server_runtime(settings, store, workers) as log_config:
         if workers > 1:
             # Each worker process builds its own app from the environment; the organization

@@ -21,6 +21,7 @@ from .errors import WorktrailError
 from .model import EntityType
 from .store import Store, StoreMissing, describe
 from .store import open_store as _open_store
+from .store.health import schema_state
 
 console = Console()
 err = Console(stderr=True)
@@ -82,7 +83,7 @@ def open_store(settings: Settings, *, create: bool = False, migrate: bool | None
 
 def _require_current_schema(store: Store) -> None:
     """Exit 2, saying what to do, unless the store's schema is this worktrail's newest."""
-    revision, head = store.schema_state()
+    revision, head = schema_state(store)
     if revision != head:
         err.print(
             f"[red]the store at {describe(store.url)} has schema revision {revision}; this "

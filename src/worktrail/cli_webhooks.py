@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -75,8 +76,20 @@ def worker(database_url: DatabaseUrl = None) -> None:
         raise _fail(exc) from exc
     with server_runtime(settings, store):
         err.print("Delivering webhooks; SIGTERM or Ctrl-C stops after what is in flight.")
-        asyncio.run(_run_until_signalled(delivery))
+        run_event_loop(_run_until_signalled(delivery))
     err.print("Stopped.")
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop where it is installed (uvicorn's `standard` extra brings it, and
+    `serve` runs on it too): sockets cost the worker about half as much as on asyncio's own
+    loop. asyncio's loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 async def _run_until_signalled(delivery: Any) -> None:

@@ -63,7 +63,7 @@ INGEST_BATCH = Histogram(
 )
 LIVE_FEED_CLIENTS = Gauge(
     "worktrail_live_feed_clients",
-    "Clients connected to the live feed (GET /api/v1/events/stream) now.",
+    "Clients connected to a live feed now (GET /api/v1/events/stream, the web UI's).",
     multiprocess_mode="livesum",
 )
 RATE_LIMITED = Counter(

@@ -46,7 +46,13 @@ def verify_chain(
     store: Store, org_id: int, progress: Callable[[int], None] | None = None
 ) -> VerifyResult:
     """Walk the organization's events in seq order: no holes, each link and hash intact."""
-    reader = Reader.whole(store, org_id)
+    return verify_history(Reader.whole(store, org_id), progress)
+
+
+def verify_history(reader: Reader, progress: Callable[[int], None] | None = None) -> VerifyResult:
+    """verify_chain through a reader of the organization's whole history (the web UI's
+    integrity badge runs it so)."""
+    org_id = reader.org_id
     expected_prev = GENESIS_HASH
     checked = 0
     for event in reader.iter_events(EventQuery(org_id=org_id, ascending=True, limit=1000)):

@@ -7,29 +7,28 @@ work), then the read door authorizes its scope and pages.
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.datastructures import QueryParams
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ..config import Settings
 from ..errors import BadRequest, NotFound
-from ..model import Action, EntityType, EventQuery, Scope, StoredEvent, split_event_id
+from ..model import Action, EntityType, EventQuery, Scope, split_event_id
 from ..query import Reader, decode_position, encode_position
 from ..web import params as p
 from ..web.deps import ReaderDep, ServicesDep
 from ..web.openapi import content, parameters
-from ..web.render import event_json, events_page_json, iter_csv, iter_ndjson
+from ..web.render import event_json, events_page_json
 from ..web.services import Services
-from .schemas import EVENT, HISTORY_FILTERS, HISTORY_RESPONSES, SCOPE
 
-_T = TypeVar("_T")
+# re-exported: `worktrail export` reads with the API's chunk size and read-ahead
+from ..web.streaming import EXPORT_CHUNK as EXPORT_CHUNK
+from ..web.streaming import read_ahead as read_ahead
+from ..web.streaming import stream_events
+from .schemas import EVENT, HISTORY_FILTERS, HISTORY_RESPONSES, SCOPE
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
@@ -149,7 +148,7 @@ def events_response(
     query = authorized_query(services, reader, asked)
     if asked.format != "json" and not asked.limited:
         chunks = read_ahead(reader.iter_stored(query, EXPORT_CHUNK))
-        return _stream_events(chunks, asked.format, {})
+        return stream_events(chunks, asked.format, {})
     page = reader.page_stored(query)
     next_cursor = None
     if page.position is not None and (page.has_more or query.ascending):
@@ -162,64 +161,7 @@ def events_response(
             page.events, {"next_cursor": next_cursor, "has_more": page.has_more}
         )
         return Response(body, media_type="application/json", headers=headers)
-    return _stream_events([page.events], asked.format, headers)
-
-
-# Rows fetched per keyset chunk of a streamed export: large enough that per-query and
-# per-piece costs vanish, small enough that the server's memory stays flat.
-EXPORT_CHUNK = 5000
-
-
-def read_ahead(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
-    """The items of `items`, produced by a thread of their own up to `depth` ahead: the
-    database reads the next chunk (in its driver's C code, without the GIL) while this one
-    is rendered. Closing the iterator (the client went away) stops the producer."""
-    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(kind: str, value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put((kind, value), timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put("item", item):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
-            return
-        put("done", None)
-
-    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
-    try:
-        while True:
-            kind, value = handoff.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-
-
-def _stream_events(
-    chunks: Iterable[list[StoredEvent]], fmt: str, headers: dict[str, str]
-) -> Response:
-    if fmt == "csv":
-        headers = {**headers, "Content-Disposition": 'attachment; filename="events.csv"'}
-        return StreamingResponse(
-            iter_csv(chunks), media_type="text/csv; charset=utf-8", headers=headers
-        )
-    return StreamingResponse(
-        iter_ndjson(chunks), media_type="application/x-ndjson", headers=headers
-    )
+    return stream_events([page.events], asked.format, headers)
 
 
 @router.get(

@@ -42,6 +42,10 @@ class EventQuery:
     # matching event). Actions in one tuple count as one; the actions named in no tuple
     # form one more class, so `()` keeps the newest event of each subject.
     newest_per_subject: tuple[tuple[str, ...], ...] | None = None
+    # Free text: events whose subject's name (at the time) or whose changes (field names,
+    # old and new values) contain it, case-insensitively (None: no text filter).
+    text: str | None = None
+    changed_fields: tuple[str, ...] = ()  # only events that change one of these fields
 
     def fingerprint(self) -> str:
         """A short digest of the filters, so a cursor only continues the query it came from."""
@@ -61,4 +65,6 @@ _LATER_FILTERS: tuple[tuple[str, Any], ...] = (
     ("subject_actions", ()),
     ("seqs", ()),
     ("newest_per_subject", None),
+    ("text", None),
+    ("changed_fields", ()),
 )

@@ -26,7 +26,7 @@ from ..model import (
     Secrets,
     StoredEvent,
 )
-from ..store import OrgRow, Store, TokenRow, event_from_row
+from ..store import OrgRow, Store, Tally, TokenRow, event_from_row
 
 _E = TypeVar("_E", Event, StoredEvent)
 
@@ -113,13 +113,21 @@ class Reader:
             include_deleted=include_deleted,
         )
         next_after = rows[limit - 1].id if len(rows) > limit else None
-        rows = rows[:limit]
+        return self._only_readable(entity_type, rows[:limit]), next_after
+
+    def find(self, entity_type: EntityType, name: str, limit: int = 20) -> list[EntityRow]:
+        """The readable ones among the first `limit` entities of one type (not deleted)
+        whose name contains `name`, ignoring case, in id order."""
+        rows = self._store.find_entities(self.org_id, entity_type, name, limit)
+        return self._only_readable(entity_type, rows)
+
+    def _only_readable(self, entity_type: EntityType, rows: list[EntityRow]) -> list[EntityRow]:
         if self.visible is None or entity_type in _UNPLACED:
-            return rows, next_after
+            return rows
         if entity_type is EntityType.WORKSPACE:
-            return [r for r in rows if r.id in self.visible], next_after
+            return [r for r in rows if r.id in self.visible]
         places = self._store.workspaces_of(self.org_id, [r.id for r in rows])
-        return [r for r in rows if places.get(r.id) in self.visible], next_after
+        return [r for r in rows if places.get(r.id) in self.visible]
 
     def organization(self) -> EntityRow:
         org = self._store.get_entity(self.org_id, self.org_id)
@@ -244,6 +252,11 @@ class Reader:
     def count(self, query: EventQuery) -> int:
         """How many events `query` matches over all its pages."""
         return self._store.count_matching(self.authorized(query))
+
+    def tally(self, query: EventQuery, day_offset: int = 0) -> list[Tally]:
+        """How many events `query` matches by action, subject type, actor and day, counting
+        only those after its position (ascending) up to its until_seq (Store.tally)."""
+        return self._store.tally(self.authorized(query), day_offset)
 
     def head(self) -> int:
         """The organization's newest seq: where a feed that starts now starts."""

@@ -10,7 +10,15 @@ from ..errors import StoreError
 from .base import Store
 from .location import StoreMissing, describe
 from .location import require_file as _require_file
-from .rows import LocatedEntity, OrgRow, TokenChanges, TokenRow, TokenUser, event_from_row
+from .rows import (
+    LocatedEntity,
+    OrgRow,
+    Tally,
+    TokenChanges,
+    TokenRow,
+    TokenUser,
+    event_from_row,
+)
 from .writing import WriteTransaction
 
 
@@ -60,6 +68,7 @@ __all__ = [
     "OrgRow",
     "Store",
     "StoreMissing",
+    "Tally",
     "TokenChanges",
     "TokenRow",
     "TokenUser",

@@ -41,7 +41,13 @@ from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
 from . import faults, health, lookups
 from . import schema as t
-from .compile import StatementCache, bound_values, count_statement, page_statement
+from .compile import (
+    StatementCache,
+    bound_values,
+    count_statement,
+    page_statement,
+    tally_statement,
+)
 from .pool import checkout
 from .rows import (
     EVENT_READ_COLUMNS,
@@ -49,6 +55,7 @@ from .rows import (
     EntityResult,
     LocatedEntity,
     OrgRow,
+    Tally,
     TokenChanges,
     TokenRow,
     TokenUser,
@@ -82,6 +89,7 @@ class Store:
         self._commit_listeners: list[Callable[[int], None]] = []
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
+        self._tally_statements = StatementCache(tally_statement)
         self._token_user = lookups.token_user(self._member_workspaces)
         self._located_entity = lookups.located_entity()
         self._workspaces_of = lookups.workspaces_of()
@@ -201,22 +209,6 @@ class Store:
 
         with self.reader.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-
-    def schema_state(self) -> tuple[str | None, str]:
-        """(the schema's revision, the newest this worktrail knows), read through the pool
-        as every read is: StoreError while the database is away (readiness checks)."""
-        with self.read() as conn:
-            return health.revision_of(conn), health.head_revision()
-
-    def server_version(self) -> str:
-        """The database product and version, e.g. "SQLite 3.45.1" (StoreError while away)."""
-        with self.read() as conn:
-            return health.server_of(conn)
-
-    @property
-    def failures(self) -> tuple[type[Exception], ...]:
-        """What a database failure is raised as by this store's engines (faults.py)."""
-        return self._failures
 
     def server_secret(self) -> str:
         """The cursor-signing key: from settings, else generated once and kept in wt_meta."""
@@ -464,6 +456,27 @@ class Store:
         stmt = self._count_statements(query)
         with self.read() as conn:
             return int(conn.scalar(stmt, bound_values(query)) or 0)
+
+    def tally(self, query: EventQuery, day_offset: int = 0) -> list[Tally]:
+        """How many events `query` matches, by action, subject type, actor and day (the
+        days of occurred_at + `day_offset` microseconds): only events after its position
+        (`after_seq`, ascending) up to `until_seq` count, so a reader can add the tallies
+        of what was committed since to the ones it keeps."""
+        if query.visible_workspaces is not None and not query.visible_workspaces:
+            return []
+        stmt = self._tally_statements(query)
+        values = {**bound_values(query), "day_offset": day_offset}
+        with self.read() as conn:
+            return [Tally(*row) for row in conn.execute(stmt, values).all()]
+
+    def find_entities(
+        self, org_id: int, entity_type: EntityType, name: str, limit: int = 20
+    ) -> list[EntityRow]:
+        """Entities of one type (not deleted) whose name contains `name`, ignoring case,
+        in id order: for readers that let people name things instead of giving ids."""
+        with self.read() as conn:
+            rows = conn.execute(lookups.named_like(org_id, entity_type, name, limit)).all()
+        return [entity_from_row(r) for r in rows]
 
     def count_events(self, org_id: int) -> int:
         with self.read() as conn:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     ScalarSelect,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from ..model import MAX_ID, EntityType, EventQuery
 from . import schema as t
 from .rows import EVENT_READ_COLUMNS
+from .text import fields_condition, text_condition, text_values
 
 # Larger than any seq: the open end of a recorded-time window.
 MAX_SEQ = 2**62
@@ -58,6 +60,8 @@ def shape(q: EventQuery) -> tuple[Any, ...]:
         q.after_seq is not None,
         q.offset > 0,
         q.newest_per_subject,  # its action classes are written into the statement
+        q.text is not None,
+        len(q.changed_fields),
     )
 
 
@@ -81,6 +85,7 @@ def bound_values(q: EventQuery) -> dict[str, Any]:
         "after_seq": q.after_seq,
         "page_size": q.limit + 1,
         "offset": q.offset,
+        **text_values(q),
     }
 
 
@@ -151,6 +156,28 @@ def count_statement(q: EventQuery) -> Select[Any]:
     return stmt
 
 
+def tally_statement(q: EventQuery) -> Select[Any]:
+    """How many events `q` matches (its limit and offset aside) by action, subject type,
+    actor and day: rows (action, subject_type, actor_id, day, n), where day is
+    (occurred_at + the bound `day_offset`) // one day in microseconds, and only events
+    after the position `after_seq` (ascending) up to `until_seq` count."""
+    e = t.events
+    day = (e.c.occurred_at + bindparam("day_offset", type_=BigInteger)) // DAY
+    stmt, seq_col = _matching(
+        q, e.c.action, e.c.subject_type, e.c.actor_id, day.label("day"), event_rows=True
+    )
+    if q.after_seq is not None:
+        stmt = stmt.where(seq_col > bindparam("after_seq", type_=Integer))
+    # grouped outside, by the inner query's columns: grouping by the expression itself
+    # would bind the offset twice, and PostgreSQL would not know the two are one
+    inner = stmt.subquery("tallied")
+    keys = (inner.c.action, inner.c.subject_type, inner.c.actor_id, inner.c.day)
+    return select(*keys, func.count().label("n")).group_by(*keys)
+
+
+DAY = 86_400_000_000  # microseconds
+
+
 def _needs_event_rows(q: EventQuery) -> bool:
     """Whether a scope query filters or groups on more than its scope rows hold."""
     return bool(
@@ -162,6 +189,8 @@ def _needs_event_rows(q: EventQuery) -> bool:
         or q.occurred_to is not None
         or q.visible_workspaces is not None
         or q.newest_per_subject is not None
+        or q.text is not None
+        or bool(q.changed_fields)
     )
 
 
@@ -178,17 +207,18 @@ def _first_seq_recorded(at: str) -> ScalarSelect[Any]:
 
 
 def _matching(
-    q: EventQuery, *columns: ColumnElement[Any]
+    q: EventQuery, *columns: ColumnElement[Any], event_rows: bool = False
 ) -> tuple[Select[Any], ColumnElement[int]]:
     """`columns` of the events that pass every filter of `q` (its position, order, limit
-    and offset aside), and the seq column to order them by."""
+    and offset aside), and the seq column to order them by. `event_rows`: the columns
+    read the events table, so a scope query must join it."""
     e = t.events
     if q.scope is not None and q.descendants:
         s = t.event_scopes
         seq_col: ColumnElement[int] = s.c.seq
         rows = (
             s.join(e, and_(e.c.org_id == s.c.org_id, e.c.seq == s.c.seq))
-            if _needs_event_rows(q)
+            if event_rows or _needs_event_rows(q)
             else s
         )
         stmt = (
@@ -243,6 +273,10 @@ def _conditions(q: EventQuery, seq_col: ColumnElement[int]) -> list[ColumnElemen
         conditions.append(seq_col >= _first_seq_recorded("recorded_from"))
     if q.recorded_to is not None:
         conditions.append(seq_col < func.coalesce(_first_seq_recorded("recorded_to"), MAX_SEQ))
+    if q.text is not None:
+        conditions.append(text_condition())
+    if q.changed_fields:
+        conditions.append(fields_condition(len(q.changed_fields)))
     if q.visible_workspaces is not None:
         v = t.event_scopes.alias("visible")
         conditions.append(

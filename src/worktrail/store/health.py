@@ -8,12 +8,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
 from ..config import ConfigError, Settings
+from .faults import database_errors
 from .location import StoreMissing, describe, require_file
+
+if TYPE_CHECKING:
+    from .base import Store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PRODUCTS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -49,6 +53,13 @@ def revision_of(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def schema_state(store: Store) -> tuple[str | None, str]:
+    """(the store's schema revision, the newest this worktrail knows), read through the
+    pool as every read is: StoreError while the database is away (readiness checks)."""
+    with store.read() as conn:
+        return revision_of(conn), head_revision()
+
+
 @dataclass(frozen=True)
 class StoreReport:
     """What `inspect_store` found."""
@@ -78,7 +89,7 @@ def inspect_store(settings: Settings) -> StoreReport:
     try:
         with store.reader.connect() as conn:
             server, revision = server_of(conn), revision_of(conn)
-    except store.failures as exc:
+    except database_errors(store.writer) as exc:
         error = getattr(exc, "orig", None) or exc
         return _with(report, found=True, problem=" ".join(str(error).split()))
     finally:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from ..model import EntityType
 from . import schema as t
 from .rows import ENTITY_COLUMN_NAMES, TOKEN_COLUMNS
+from .text import json_text, like_pattern
 
 # (organization id column, user id column) -> the ids of the workspaces whose members
 # include that user, aggregated into one JSON array
@@ -109,4 +110,23 @@ def workspaces_of() -> Select[Any]:
     chain = _containers(t.entities.c.id.in_(bindparam("ids", expanding=True)))
     return select(chain.c.origin, chain.c.id, chain.c.org_id).where(
         chain.c.type == EntityType.WORKSPACE.value
+    )
+
+
+def named_like(org_id: int, entity_type: EntityType, name: str, limit: int) -> Select[Any]:
+    """Entities of one type, not deleted, whose `name` contains `name` (ignoring case), in
+    id order: a scan of the organization's entities of that type, which a reader asks for
+    only when someone names one."""
+    c = t.entities.c
+    entity_name = json_text(c.state, "name")
+    return (
+        select(t.entities)
+        .where(
+            c.org_id == org_id,
+            c.type == entity_type.value,
+            c.deleted.is_(False),
+            entity_name.ilike(like_pattern(name), escape="\\"),
+        )
+        .order_by(c.id)
+        .limit(limit)
     )

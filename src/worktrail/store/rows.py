@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import namedtuple
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
 import orjson
 
@@ -63,6 +63,17 @@ class LocatedEntity:
 
     entity: EntityRow
     workspace_id: int | None
+
+
+class Tally(NamedTuple):
+    """How many of the events a query matched share an action, a subject type, an actor
+    (None: system changes) and a day (days since the epoch, in the reader's zone)."""
+
+    action: str
+    subject_type: str
+    actor_id: int | None
+    day: int
+    n: int
 
 
 # The columns of an event that readers select, in the field order of StoredEvent (every

@@ -43,6 +43,8 @@ def seekable(q: EventQuery) -> bool:
         and q.occurred_from is None
         and q.occurred_to is None
         and q.visible_workspaces is None
+        and q.text is None
+        and not q.changed_fields
     )
 
 

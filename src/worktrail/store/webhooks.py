@@ -288,11 +288,16 @@ class WebhookStore:
                 chosen.setdefault((org_id, webhook_id), []).append(seq)
             claimed = []
             for (org_id, webhook_id), seqs in chosen.items():
-                params = {
-                    "org": org_id, "hook": webhook_id, "seqs": seqs, "now": now,
-                    "until": lease_until,
-                }  # fmt: skip
-                claimed += [Claimed(*r) for r in conn.execute(_LEASE, params)]
+                key = {"org": org_id, "hook": webhook_id}
+                rows = conn.execute(_FREE, {**key, "seqs": seqs}).all()
+                free = [
+                    seq
+                    for seq, state, leased_until in rows
+                    if state == PENDING and (leased_until is None or leased_until < now)
+                ]
+                if free:
+                    params = {**key, "free": free, "until": lease_until}
+                    claimed += [Claimed(*r) for r in conn.execute(_LEASE, params)]
         return claimed
 
     def release(self, held: Sequence[Claimed]) -> None:
@@ -401,10 +406,17 @@ def _unleased(now: Any) -> ColumnElement[bool]:
 
 
 # The statements of a claim, built once: the active subscriptions; up to `room` of one
-# subscription's due messages, first due (then oldest) first; and the lease of those still
-# free. Workers claiming at once on PostgreSQL pass over each other's rows (SKIP LOCKED;
-# SQLite has one writer and the clause is dropped there); a row another worker took
-# meanwhile no longer passes the UPDATE's own test.
+# subscription's due messages, first due (then oldest) first; the rows of those still free,
+# locked; and their lease. Workers claiming at once on PostgreSQL pass over each other's
+# rows (SKIP LOCKED; SQLite has one writer and the clause is dropped there); a row another
+# worker leased meanwhile is returned as that worker left it, leased, and left alone.
+#
+# Locking and leasing are two statements, each a probe of the primary key by (org_id,
+# webhook_id, seq) — the locking SELECT leaves the state and lease to be judged on the rows
+# it returns (the newest versions, on PostgreSQL), so that no plan can prefer the partial
+# index of due messages. As one UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED),
+# the planner, misled by statistics that lag a backlog which appeared in seconds, ran the
+# subquery once per row of the subscription (45 s for 16 rows of 10,000).
 _ACTIVE = select(_c.org_id, _c.webhook_id).where(_c.active.is_(True))
 _ONE = and_(_m.org_id == bindparam("org"), _m.webhook_id == bindparam("hook"))
 _DUE = (
@@ -418,19 +430,14 @@ _DUE = (
     .order_by(_m.next_attempt_at, _m.seq)
     .limit(bindparam("room"))
 )
-_FREE = (
-    select(_m.seq)
-    .where(
-        _ONE,
-        _m.seq.in_(bindparam("seqs", expanding=True)),
-        _m.state == PENDING,
-        _unleased(bindparam("now")),
-    )
+_FREE = (  # whether they are still free is judged on the rows this returns (see claim)
+    select(_m.seq, _m.state, _m.leased_until)
+    .where(_ONE, _m.seq.in_(bindparam("seqs", expanding=True)))
     .with_for_update(skip_locked=True)
 )
 _LEASE = (
     update(t.webhook_messages)
-    .where(_ONE, _m.seq.in_(_FREE.scalar_subquery()), _m.state == PENDING)
+    .where(_ONE, _m.seq.in_(bindparam("free", expanding=True)))
     .values(leased_until=bindparam("until"), lease=_m.lease + 1)
     .returning(_m.org_id, _m.webhook_id, _m.seq, _m.attempts, _m.lease)
 )

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ..errors import WorktrailError
+from ..store.health import schema_state
 from .services import Services, services_of
 
 router = APIRouter(include_in_schema=False)
@@ -47,7 +48,7 @@ async def readyz(request: Request) -> Response:
 
 def _database_checks(services: Services) -> dict[str, str]:
     try:
-        revision, head = services.store.schema_state()
+        revision, head = schema_state(services.store)
     except WorktrailError:  # the store has logged the driver's words
         return {"database": "unreachable", "schema": "unknown"}
     if revision == head:

@@ -14,7 +14,9 @@ outside everything else) gets:
 - `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'` on everything but
   HTML: a JSON answer opened in a browser loads nothing. The HTML pages (the OpenAPI docs
   at /docs and /redoc, web/docs.py) load their scripts and styles from this server, one
-  of them inline, and keep the browser's default.
+  of them inline, and keep the browser's default. The web UI's pages (worktrail.ui) set
+  `UI_CSP` themselves: scripts, styles, images and fonts from this server only, no inline
+  script or style, forms posted only here.
 
 A header a route set itself is left as it is.
 
@@ -40,6 +42,11 @@ ALWAYS = (
     (b"cache-control", b"no-store"),
 )
 CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+UI_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; manifest-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 # What browsers may send and read across origins when CORS is on.
 CORS_METHODS = ("GET", "POST", "PATCH", "DELETE", "OPTIONS")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from .. import metrics
-from ..auth import Principal, authenticate
+from ..auth import Principal, authenticate, authenticate_hash
 from ..config import Settings
 from ..context import current_request, note_org
 from ..diff import now_micros
@@ -55,6 +55,13 @@ class Services:
             principal = authenticate(self.store, token, self.clock())
         except Unauthorized as exc:
             raise self.refuse_authentication(exc) from None
+        note_org(principal.org_id)
+        return principal
+
+    def authenticate_session(self, token_hash: str) -> Principal:
+        """The principal of a web UI session, which keeps its token's hash: as
+        `authenticate`, so a revoked or expired token ends the session at once."""
+        principal = authenticate_hash(self.store, token_hash, now=self.clock())
         note_org(principal.org_id)
         return principal
 

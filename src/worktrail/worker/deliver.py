@@ -28,6 +28,8 @@ class Job:
     request: Request
     held: Mapping[int, Claimed]  # by seq
     cursor: Cursor
+    # microseconds: the lease of `held` runs out then (None: nothing leased, a heartbeat)
+    deadline: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,17 +42,21 @@ class Settled:
 
 
 def prepare(
-    store: Store, claimed: Sequence[Claimed], styles: Mapping[str, DeliveryStyle], now: int
+    store: Store,
+    claimed: Sequence[Claimed],
+    styles: Mapping[str, DeliveryStyle],
+    now: int,
+    deadline: int | None = None,
 ) -> tuple[list[Job], list[Outcome]]:
-    """The requests for leased messages, grouped per subscription, and outcomes for those
-    that cannot be sent (their event is gone)."""
+    """The requests for leased messages (their lease running out at `deadline`), grouped
+    per subscription, and outcomes for those that cannot be sent (their event is gone)."""
     by_org: dict[int, list[Claimed]] = defaultdict(list)
     for item in claimed:
         by_org[item.org_id].append(item)
     jobs: list[Job] = []
     lost: list[Outcome] = []
     for org_id, items in by_org.items():
-        found, gone = _jobs_of(store, org_id, items, styles, now)
+        found, gone = _jobs_of(store, org_id, items, styles, now, deadline)
         jobs.extend(found)
         lost.extend(gone)
     return jobs, lost
@@ -62,6 +68,7 @@ def _jobs_of(
     items: list[Claimed],
     styles: Mapping[str, DeliveryStyle],
     now: int,
+    deadline: int | None,
 ) -> tuple[list[Job], list[Outcome]]:
     reader = Reader.whole(store, org_id)
     ids = sorted({i.webhook_id for i in items})
@@ -82,7 +89,7 @@ def _jobs_of(
         style = styles[sub.kind]
         held = {i.seq: i for i in mine}
         for request in style.requests(reader, sub, secrets[webhook_id], owed, now):
-            jobs.append(Job(sub, style, request, held, cursors[webhook_id]))
+            jobs.append(Job(sub, style, request, held, cursors[webhook_id], deadline))
     return jobs, lost
 
 
@@ -94,7 +101,12 @@ def _gone(item: Claimed, now: int) -> Outcome:
 
 
 class Sender:
-    """Sends jobs with at most `per_endpoint` in flight to one subscription."""
+    """Sends jobs with at most `per_endpoint` in flight to one subscription.
+
+    A request starts only if it can be answered (or time out) before its messages' lease
+    runs out: past that, another worker may have leased them again, and two workers would
+    send one attempt at once. A job too late is dropped unsent (`Settled` with no
+    outcomes); its messages are leased again when the lease has run out."""
 
     def __init__(
         self,
@@ -107,12 +119,15 @@ class Sender:
         self.schedule = tuple(schedule)
         self.per_endpoint = per_endpoint
         self.clock = clock
+        self.timeout_micros = int(client.timeout * 1_000_000)
         self._gates: dict[int, asyncio.Semaphore] = {}
 
     async def send(self, job: Job) -> Settled:
         gate = self._gates.setdefault(job.sub.id, asyncio.Semaphore(self.per_endpoint))
         async with gate:
             started = self.clock()
+            if job.deadline is not None and started + self.timeout_micros > job.deadline:
+                return Settled([], job.sub, Verdict(False, None))
             answer = await self.client.post(job.sub.url, job.request.body, job.request.headers)
         attempt = 1 + max((job.held[seq].attempts for seq in job.request.seqs), default=0)
         verdict = job.style.judge(answer, attempt, job.cursor, self.clock(), self.schedule)

@@ -79,6 +79,10 @@ class DeliveryWorker:
             if style.heartbeat_seconds is not None
         }
         self._next_heartbeat_check = 0
+        # dispatch when something was committed (or POLL_SECONDS have passed), not each
+        # time a delivery comes back: that only makes room for more to be leased
+        self._committed = True
+        self._next_dispatch = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: dict[asyncio.Task[Settled], Job] = {}
@@ -86,6 +90,7 @@ class DeliveryWorker:
 
     def wake(self, _org_id: int = 0) -> None:
         """Called on commit (from any thread): there may be something to dispatch."""
+        self._committed = True
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
@@ -137,7 +142,13 @@ class DeliveryWorker:
         """Dispatch, then lease what the in-flight limit leaves room for; whether there
         was anything to do."""
         now = self.clock()
-        made = await asyncio.to_thread(dispatch_once, self.store, now, self.styles)
+        made = 0
+        if self._committed or now >= self._next_dispatch:
+            self._committed = False
+            self._next_dispatch = now + int(POLL_SECONDS * 1_000_000)
+            made = await asyncio.to_thread(dispatch_once, self.store, now, self.styles)
+            if made:
+                self._committed = True  # a subscription far behind takes several passes
         if now >= self._next_heartbeat_check and self.heartbeat_every:
             self._next_heartbeat_check = now + int(HEARTBEAT_CHECK_SECONDS * 1_000_000)
             due = await asyncio.to_thread(
@@ -150,13 +161,14 @@ class DeliveryWorker:
         if room <= 0:
             await asyncio.sleep(WRITE_EVERY)
             return True
+        now = self.clock()  # the lease counts from the claim, not from the round's start
         lease = now + int((DEPTH * self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
         claimed = await asyncio.to_thread(
             self.store.webhooks.claim, now, lease, room, DEPTH * self.per_endpoint, self._busy()
         )
         if not claimed:
             return made > 0
-        jobs, lost = await asyncio.to_thread(prepare, self.store, claimed, self.styles, now)
+        jobs, lost = await asyncio.to_thread(prepare, self.store, claimed, self.styles, now, lease)
         if lost:
             await asyncio.to_thread(self.store.webhooks.record, lost)
         for job in jobs:
@@ -164,12 +176,16 @@ class DeliveryWorker:
         return True
 
     def _busy(self) -> dict[tuple[int, int], int]:
-        """Messages in flight per subscription, (org_id, webhook_id)."""
+        """Messages held per subscription, (org_id, webhook_id), as the claim is to count
+        them: one that still holds more than a flight's worth (`per_endpoint`) counts as
+        full, so that messages are leased a flight at a time rather than one by one as
+        answers come back (a claim costs a few statements, whatever it leases)."""
         busy: dict[tuple[int, int], int] = {}
         for job in self._in_flight.values():
             key = (job.sub.org_id, job.sub.id)
             busy[key] = busy.get(key, 0) + len(job.request.seqs)
-        return busy
+        full = DEPTH * self.per_endpoint
+        return {key: full if n > self.per_endpoint else n for key, n in busy.items()}
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self.sender.send(job))
