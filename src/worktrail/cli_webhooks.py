@@ -9,7 +9,6 @@ of the delivery that `worktrail serve` runs (WORKTRAIL_WEBHOOK_WORKER=0 turns th
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
@@ -63,20 +62,21 @@ def worker(database_url: DatabaseUrl = None) -> None:
     """Deliver webhooks until stopped (SIGTERM or Ctrl-C finish what is in flight first).
 
     Any number of workers may run, on any machines sharing a PostgreSQL database: they
-    share the work through it and never send one attempt twice at once."""
+    share the work through it and never send one attempt twice at once. The log is the
+    server's (log_level, log_format); with metrics set to HOST:PORT, the worker serves its
+    own metrics there."""
+    from .cli_ops import server_runtime
     from .worker import build_worker
 
     settings = settings_for(database_url)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     store = open_store(settings)
     try:
         delivery = build_worker(store, settings)
     except WorktrailError as exc:
         raise _fail(exc) from exc
-    err.print("Delivering webhooks; SIGTERM or Ctrl-C stops after what is in flight.")
-    run_event_loop(_run_until_signalled(delivery))
+    with server_runtime(settings, store):
+        err.print("Delivering webhooks; SIGTERM or Ctrl-C stops after what is in flight.")
+        run_event_loop(_run_until_signalled(delivery))
     err.print("Stopped.")
 
 
