@@ -133,3 +133,24 @@ def test_readers_work_once_a_store_exists(elsewhere: Path) -> None:
     for command in (["org", "list"], ["token", "list"], ["verify"], ["export"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 0, (command, result.output)
+
+
+def test_commands_that_only_use_a_store_leave_its_schema_alone(elsewhere: Path) -> None:
+    assert runner.invoke(app, ["org", "create", *ORG]).exit_code == 0
+    store = open_store(Settings(database_url="sqlite:///worktrail.db"))
+    try:
+        head = store.schema_revision()
+        downgraded = runner.invoke(app, ["migrate", "--revision", "0005"])  # an older release's
+        assert "Schema downgraded from" in downgraded.output, downgraded.output
+        for command in (*READERS, ["webhooks", "list"], ["doctor"]):
+            result = runner.invoke(app, command)
+            assert result.exit_code in (1, 2), (command, result.output)
+            assert "worktrail migrate" in " ".join(result.output.split()), command
+            assert store.schema_revision() == "0005", command  # not migrated
+        unknown = runner.invoke(app, ["migrate", "--revision", "0099"])
+        assert unknown.exit_code == 2 and "unknown schema revision" in unknown.output
+        assert runner.invoke(app, ["migrate"]).exit_code == 0
+        assert store.schema_revision() == head
+        assert runner.invoke(app, ["org", "list"]).exit_code == 0
+    finally:
+        store.close()

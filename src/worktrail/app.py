@@ -17,10 +17,11 @@ from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
 from .ui import install_ui
+from .web import exposition, health
 from .web.docs import install_docs
+from .web.exposition import Scrape, metrics_placement, process_stopped, store_probes
 from .web.limits import BodyLimits, RequestLimitsMiddleware
 from .web.methods import HttpMethodsMiddleware
-from .web.middleware import RequestContextMiddleware
 from .web.openapi import BEARER, BEARER_SCHEMES, install_openapi
 from .web.problems import install_problem_handlers
 from .web.security import SecureApp, install_cors
@@ -43,21 +44,27 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         to_thread.current_default_thread_limiter().total_tokens = threads
         checkpoints = CheckpointWorker(store, app.state.services.notary, settings)
         signing = asyncio.create_task(checkpoints.run()) if checkpoints.enabled else None
+        if signing is not None:  # issues checkpoints as they fall due (worker/checkpoints.py)
+            signing.add_done_callback(_report_stopped)
+            _app.state.workers["checkpoint_worker"] = signing
         try:
             if not settings.webhook_worker:
                 yield
                 return
             worker = build_worker(store, settings)  # webhooks delivered by this process too
             running = asyncio.create_task(worker.run())
+            running.add_done_callback(_report_stopped)
+            _app.state.workers["webhook_worker"] = running
             try:
                 yield
             finally:
                 worker.stop()
-                await running
+                await asyncio.wait([running])  # one that failed was logged
         finally:
             checkpoints.stop()
             if signing is not None:
-                await signing
+                await asyncio.wait([signing])
+            process_stopped()
 
     app = SecureApp(
         title="worktrail",
@@ -69,6 +76,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services.create(settings, store)
+    app.state.workers = {}  # the background workers' tasks by name, for /readyz
+    app.state.scrape = Scrape(store_probes(store))
+    app.include_router(health.router)
+    if metrics_placement(settings.metrics).on_main_port:
+        app.include_router(exposition.router)
     install_problem_handlers(app)
     install_docs(app)
     app.include_router(stream.router)  # before /events/{id}
@@ -87,16 +99,18 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     _document(app, dialects)
     install_ui(app)  # the web UI (/, /login, /tasks/12, …): HTML pages, not in the schema
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    # outermost last: request context, then size limits, then HEAD and OPTIONS
+    # outermost last: size limits, then HEAD and OPTIONS (the request context is outside
+    # them all: SecureApp)
     app.add_middleware(HttpMethodsMiddleware)
     app.add_middleware(RequestLimitsMiddleware, limits=BodyLimits.from_settings(settings))
-    app.add_middleware(RequestContextMiddleware)
     install_cors(app, settings)
     return app
+
+
+def _report_stopped(task: asyncio.Task[None]) -> None:
+    """Log why a background worker stopped, if it failed (/readyz reports it stopped)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a background worker stopped", exc_info=task.exception())
 
 
 def _document(app: FastAPI, dialects: list[Dialect]) -> None:

@@ -1,5 +1,5 @@
 """The `worktrail` command: serve, demo, migrate, org, token, webhooks, worker, tail, export,
-verify, witness, integrity, bench.
+verify, witness, integrity, backup, restore, doctor, bench.
 
 serve, migrate, demo and org create may create a store; the others open an existing one
 (cli_store)."""
@@ -16,8 +16,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from .cli_doctor import doctor
 from .cli_export import export
 from .cli_integrity import integrity_app, verify, witness
+from .cli_ops import backup, restore, server_runtime
 from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
 from .cli_store import open_store as _store
 from .cli_store import pick_org as _org
@@ -44,6 +46,9 @@ app.command()(worker)
 app.command()(verify)
 app.command()(witness)
 app.add_typer(integrity_app, name="integrity")
+app.command()(backup)
+app.command()(restore)
+app.command()(doctor)
 
 
 @app.callback()
@@ -116,30 +121,32 @@ def serve(
         err.print(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/events?limit=5"')
         err.print(f"  API docs: {base}/docs")
         err.print(f"  Web UI: {base}/login#token={token}\n", soft_wrap=True)
-    if workers > 1:
-        # Each worker process builds its own app from the environment; the organization
-        # lock keeps seq order across processes on both databases.
-        store.close()
-        os.environ.update(
-            {s.env: str(getattr(settings, s.name)) for s in SETTINGS if getattr(settings, s.name)}
-        )
+    with server_runtime(settings, store, workers) as log_config:
+        if workers > 1:
+            # Each worker process builds its own app from the environment; the organization
+            # lock keeps seq order across processes on both databases.
+            store.close()
+            values = {s.env: getattr(settings, s.name) for s in SETTINGS}
+            os.environ.update({env: str(value) for env, value in values.items() if value})
+            uvicorn.run(
+                "worktrail.app:create_app_from_environment",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                log_config=log_config,
+            )
+            return
+        app = create_app(settings, store)
+        _freeze_startup_objects()
         uvicorn.run(
-            "worktrail.app:create_app_from_environment",
-            factory=True,
-            workers=workers,
+            app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=log_config,
         )
-        return
-    app = create_app(settings, store)
-    _freeze_startup_objects()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-    )
 
 
 def _freeze_startup_objects() -> None:
@@ -169,19 +176,37 @@ def demo(
 
 
 @app.command()
-def migrate(database_url: DatabaseUrl = None) -> None:
+def migrate(
+    database_url: DatabaseUrl = None,
+    revision: Annotated[
+        str | None,
+        typer.Option(
+            help="Go to this revision instead of the newest: a downgrade (before going back "
+            "to an older worktrail) drops what later revisions added."
+        ),
+    ] = None,
+) -> None:
     """Create or upgrade the database schema."""
+    from .store.health import revisions
+
     settings = _settings(database_url)
     store = _store(settings, create=True, migrate=False)
     before = store.schema_revision()
-    store.migrate()
+    try:
+        store.migrate(revision)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     after = store.schema_revision()
     where = describe(settings.database_url)
     if before == after:
         console.print(f"Schema is up to date (revision {after}) at {where}.", soft_wrap=True)
     else:
+        back = before in revisions() and revisions().index(str(after)) > revisions().index(before)
         console.print(
-            f"Schema upgraded from {before or 'empty'} to {after} at {where}.", soft_wrap=True
+            f"Schema {'downgraded' if back else 'upgraded'} from {before or 'empty'} to {after} "
+            f"at {where}.",
+            soft_wrap=True,
         )
 
 

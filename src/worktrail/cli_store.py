@@ -21,6 +21,7 @@ from .errors import WorktrailError
 from .model import EntityType
 from .store import Store, StoreMissing, describe
 from .store import open_store as _open_store
+from .store.health import schema_state
 
 console = Console()
 err = Console(stderr=True)
@@ -52,18 +53,23 @@ def settings_for(database_url: str | None, **overrides: object) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def open_store(settings: Settings, *, create: bool = False, migrate: bool = True) -> Store:
+def open_store(settings: Settings, *, create: bool = False, migrate: bool | None = None) -> Store:
     """The store the settings name, closed when the command ends (see close_stores).
 
     create=False (the default): only an existing store, else a message naming the store
     looked for and exit 2. create=True: a new store is made if there is none, and said so.
-    migrate: bring the schema to the newest version."""
+    migrate (by default: when create is true): bring the schema to the newest version.
+    A store neither created nor migrated must be at the newest version already: a command
+    that only uses a store leaves its schema alone, and says to run `worktrail migrate`."""
+    migrate = create if migrate is None else migrate
     try:
         store = _open_store(settings, create=create)
         _opened.append(store)
         fresh = create and migrate and store.schema_revision() is None
         if migrate:
             store.migrate()
+        elif not create:
+            _require_current_schema(store)
     except StoreMissing as exc:
         err.print(missing_store_help(exc, settings.database_url), soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -73,6 +79,18 @@ def open_store(settings: Settings, *, create: bool = False, migrate: bool = True
     if fresh:
         err.print(f"Created a new worktrail store at {describe(settings.database_url)}")
     return store
+
+
+def _require_current_schema(store: Store) -> None:
+    """Exit 2, saying what to do, unless the store's schema is this worktrail's newest."""
+    revision, head = schema_state(store)
+    if revision != head:
+        err.print(
+            f"[red]the store at {describe(store.url)} has schema revision {revision}; this "
+            f"worktrail works with {head}:[/red] run `worktrail migrate` first",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 def missing_store_help(exc: StoreMissing, url: str) -> str:

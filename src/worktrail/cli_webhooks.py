@@ -9,7 +9,6 @@ of the delivery that `worktrail serve` runs (WORKTRAIL_WEBHOOK_WORKER=0 turns th
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
@@ -64,14 +63,14 @@ def worker(database_url: DatabaseUrl = None) -> None:
     Ctrl-C finish what is in flight first).
 
     Any number of workers may run, on any machines sharing a PostgreSQL database: they
-    share the work through it and never send one attempt twice at once."""
+    share the work through it and never send one attempt twice at once. The log is the
+    server's (log_level, log_format); with metrics set to HOST:PORT, the worker serves its
+    own metrics there."""
+    from .cli_ops import server_runtime
     from .worker import CheckpointWorker, build_worker
     from .write import Notary
 
     settings = settings_for(database_url)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     store = open_store(settings)
     try:
         delivery = build_worker(store, settings)
@@ -79,8 +78,10 @@ def worker(database_url: DatabaseUrl = None) -> None:
         raise _fail(exc) from exc
     # and checkpoints, when they are due (worker/checkpoints.py)
     checkpoints = CheckpointWorker(store, Notary(store, settings), settings)
-    err.print("Delivering webhooks; SIGTERM or Ctrl-C stops after what is in flight.")
-    run_event_loop(_run_until_signalled(delivery, checkpoints if checkpoints.enabled else None))
+    signing = checkpoints if checkpoints.enabled else None
+    with server_runtime(settings, store):
+        err.print("Delivering webhooks; SIGTERM or Ctrl-C stops after what is in flight.")
+        run_event_loop(_run_until_signalled(delivery, signing))
     err.print("Stopped.")
 
 

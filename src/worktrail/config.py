@@ -6,6 +6,7 @@ configuration table is checked against this list by a test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -65,6 +66,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Threads a server process runs requests' blocking work in at once (0: by database).",
     ),
     Setting("log_level", str, "info", "Server log level: debug, info, warning, error."),
+    Setting(
+        "log_format",
+        str,
+        "text",
+        "Server log lines: text, or json (one JSON object a line).",
+    ),
+    Setting(
+        "metrics",
+        str,
+        "on",
+        "Prometheus metrics: off, on (GET /metrics on the server's port), or HOST:PORT (a "
+        "listener of their own).",
+    ),
     Setting(
         "rate_limit_per_minute",
         int,
@@ -179,6 +193,8 @@ class Settings:
     pool_size: int = 10
     threads: int = 0
     log_level: str = "info"
+    log_format: str = "text"
+    metrics: str = "on"
     rate_limit_per_minute: int = 1500
     auth_failures_per_minute: int = 30
     cors_origins: str = ""
@@ -240,3 +256,22 @@ def load_settings(
         elif setting.name in file_values:
             values[setting.name] = _coerce(setting, file_values[setting.name], str(path))
     return Settings(**values)
+
+
+def setting_sources(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Where load_settings takes each setting from: `environment (WORKTRAIL_…)`, `file
+    (path)` or `default` (a file that cannot be read counts as none)."""
+    env = dict(os.environ if environ is None else environ)
+    path = env.get("WORKTRAIL_CONFIG")
+    in_file: set[str] = set()
+    if path:
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+            in_file = set(tomllib.loads(Path(path).read_text()))
+    return {
+        s.name: f"environment ({s.env})"
+        if s.env in env
+        else f"file ({path})"
+        if s.name in in_file
+        else "default"
+        for s in SETTINGS
+    }

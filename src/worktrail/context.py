@@ -28,3 +28,22 @@ class RequestInfo:
 
 
 current_request: ContextVar[RequestInfo] = ContextVar("current_request", default=RequestInfo())  # noqa: B039 (frozen)
+
+
+@dataclass
+class RequestTrace:
+    """What a request's log line reports that is learnt on the way: the organization its
+    credentials belong to. Mutable, and shared by reference, so that a dependency run in a
+    worker thread (a copy of the context) can fill it in for the middleware to read."""
+
+    org_id: int | None = None
+
+
+current_trace: ContextVar[RequestTrace | None] = ContextVar("current_trace", default=None)
+
+
+def note_org(org_id: int) -> None:
+    """Record the organization the current request acts in (for its log line)."""
+    trace = current_trace.get()
+    if trace is not None:
+        trace.org_id = org_id

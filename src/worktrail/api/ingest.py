@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from .. import metrics
 from ..errors import InvalidInput
 from ..web.deps import PrincipalDep, ServicesDep
 from ..web.jsonbody import json_object
@@ -55,6 +56,7 @@ def post_changes(
     if not isinstance(records, list):
         raise InvalidInput("'records' must be a list of records")
     results = services.writer.ingest(principal, records, services.settings.ingest_batch_max)
+    metrics.INGEST_BATCH.observe(len(records))
     recorded = sum(1 for r in results if r.status == "recorded")
     minimal = wants_minimal(request.headers.get("prefer", ""))
     return Response(

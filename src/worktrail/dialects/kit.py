@@ -20,6 +20,7 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
+from .. import metrics
 from ..errors import WorktrailError
 from ..model import ENTITY_SPECS, EntityRow, EntityType, Event
 from ..query import Reader
@@ -70,6 +71,7 @@ def admit(
     raise `refuse(seconds to wait)`, the vendor's own 429."""
     wait = services.rate_limiter.check(dialect, client)
     if wait is not None:
+        metrics.RATE_LIMITED.labels("requests").inc()
         raise refuse(wait)
 
 

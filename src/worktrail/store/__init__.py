@@ -43,6 +43,12 @@ def open_store(settings: Settings, *, create: bool = True) -> Store:
     return store
 
 
+def open_unmigrated(settings: Settings) -> Store:
+    """The store the database URL names, opened as it is: nothing checked, created (beyond
+    what connecting to an SQLite file does) or migrated. For inspection (health.py)."""
+    return _open(settings)
+
+
 def _open(settings: Settings) -> Store:
     url = settings.database_url
     if url.startswith("sqlite"):
@@ -73,4 +79,5 @@ __all__ = [
     "describe",
     "event_from_row",
     "open_store",
+    "open_unmigrated",
 ]

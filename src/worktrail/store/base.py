@@ -33,12 +33,13 @@ from sqlalchemy import (
     update,
 )
 
+from .. import metrics
 from ..chain import GENESIS_HASH
 from ..config import Settings
 from ..diff import now_micros
 from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
-from . import faults, lookups
+from . import faults, health, lookups
 from . import schema as t
 from .compile import (
     StatementCache,
@@ -48,7 +49,7 @@ from .compile import (
     tally_statement,
 )
 from .integrity import IntegrityStore
-from .location import sqlite_path
+from .pool import checkout
 from .rows import (
     EVENT_READ_COLUMNS,
     TOKEN_COLUMNS,
@@ -155,7 +156,7 @@ class Store:
     def read(self) -> Iterator[Connection]:
         """A read-only connection in a transaction (one consistent snapshot)."""
         try:
-            with self.reader.connect() as conn, conn.begin():
+            with checkout(self.reader, "read") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
@@ -163,7 +164,7 @@ class Store:
     @contextmanager
     def _write_conn(self) -> Iterator[Connection]:
         try:
-            with self.writer.connect() as conn, conn.begin():
+            with checkout(self.writer, "write") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
@@ -182,23 +183,29 @@ class Store:
 
     # -- schema ----------------------------------------------------------------------------
 
-    def migrate(self) -> None:
-        """Create or upgrade the schema to the newest version (Alembic)."""
+    def migrate(self, revision: str | None = None) -> None:
+        """Create or upgrade the schema to the newest version (Alembic); given a revision,
+        upgrade or downgrade to it (a downgrade drops what later revisions added)."""
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        known = health.revisions()  # newest first
         with self.writer.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            current = health.revision_of(conn)
+            if revision is not None and revision not in known:
+                raise ValueError(f"unknown schema revision {revision!r}; known: {', '.join(known)}")
+            if (
+                revision is not None
+                and current in known
+                and known.index(revision) > known.index(current)
+            ):
+                command.downgrade(cfg, revision)
+            else:
+                command.upgrade(cfg, revision or "head")
             conn.commit()
-
-    def default_key_path(self) -> Path | None:
-        """Where the checkpoint signing key lives when no setting names a file: beside an
-        SQLite store's file; None for a server database (whose hosts must be given one)."""
-        path = sqlite_path(self.url)
-        return path.with_name(path.name + ".integrity.key") if path else None
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -252,6 +259,7 @@ class Store:
             if tx.last_seq != head.last_seq:
                 self._announce(conn, org_id)
         if tx.last_seq != head.last_seq:
+            metrics.EVENTS_APPENDED.inc(tx.last_seq - head.last_seq)
             self._committed(org_id)
 
     @contextmanager
@@ -286,6 +294,7 @@ class Store:
             tx = self._transaction(conn, org_id, 0, GENESIS_HASH)
             yield tx, org_id
             tx.flush()
+        metrics.EVENTS_APPENDED.inc(tx.last_seq)
 
     # -- organizations ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -26,6 +27,7 @@ from ..integrity.merkle import (
     root_hash,
 )
 from . import schema as t
+from .location import sqlite_path
 
 if TYPE_CHECKING:
     from .base import Store
@@ -65,6 +67,12 @@ class IntegrityStore:
         self._store = store
         self._upsert = upsert
         self._mark = mark
+
+    def default_key_path(self) -> Path | None:
+        """Where the checkpoint signing key lives when no setting names a file: beside an
+        SQLite store's file; None for a server database (whose hosts must be given one)."""
+        path = sqlite_path(self._store.url)
+        return path.with_name(path.name + ".integrity.key") if path else None
 
     # -- the tree -------------------------------------------------------------------------
 

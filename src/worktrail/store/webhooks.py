@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 
+from .. import metrics
 from ..model.webhooks import Attempt, Claimed, Cursor, Outcome, Secrets
 from . import schema as t
 from .writing import WriteTransaction
@@ -346,6 +347,9 @@ class WebhookStore:
                     .where(_c.org_id == org_id, _c.webhook_id == webhook_id)
                     .values(**_tally(mine))
                 )
+        for o in outcomes:
+            outcome = "delivered" if o.delivered else "retrying" if o.next_attempt_at else "failed"
+            metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
 
     def attempts(
         self, org_id: int, webhook_id: int, after_id: int | None, limit: int
@@ -357,6 +361,20 @@ class WebhookStore:
         with self._store.read() as conn:
             rows = conn.execute(stmt.order_by(_a.id.desc()).limit(limit)).all()
         return [Attempt(**r._mapping) for r in rows]
+
+    def delivery_lag(self, now: int) -> float:
+        """Seconds since the earliest due message of an active subscription became due (0:
+        none is due). One statement, whose cost follows the number of active subscriptions,
+        never the backlog: each one's earliest pending message is the first entry of its
+        range of `ix_webhook_messages_next`."""
+        earliest = (
+            select(func.min(_m.next_attempt_at))
+            .where(_m.org_id == _c.org_id, _m.webhook_id == _c.webhook_id, _m.state == PENDING)
+            .scalar_subquery()
+        )
+        with self._store.read() as conn:
+            due = conn.scalar(select(func.min(earliest)).where(_c.active.is_(True)))
+        return max(0, now - int(due)) / 1_000_000 if due is not None else 0.0
 
     def backlog(self, now: int) -> tuple[int, int | None]:
         """How many messages are pending and since when the oldest due one is due."""

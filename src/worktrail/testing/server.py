@@ -45,16 +45,28 @@ class LiveServer:
 
 
 @contextmanager
-def serve(database_url: str, tmp: Path, *args: str, timeout: float = 120) -> Iterator[LiveServer]:
+def serve(
+    database_url: str,
+    tmp: Path,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> Iterator[LiveServer]:
     """Run `worktrail serve` on ``database_url`` on a free port, with ``args`` added to its
-    command line; hand it over once ``/healthz`` answers 200, stop it afterwards.
+    command line and ``env`` to its environment (the log level is ``warning`` unless it
+    says otherwise); hand it over once ``/healthz`` answers 200, stop it afterwards.
 
     Its output goes to a log file in ``tmp``. Raises :class:`RuntimeError`, with the log, if
     it exits early or does not answer within ``timeout`` seconds.
     """
     port = free_port()
     log = tmp / f"serve-{port}.log"
-    env = {**os.environ, "WORKTRAIL_DATABASE_URL": database_url, "WORKTRAIL_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "WORKTRAIL_DATABASE_URL": database_url,
+        "WORKTRAIL_LOG_LEVEL": "warning",
+        **(env or {}),
+    }
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "worktrail.cli", "serve", "--port", str(port), *args],

@@ -19,6 +19,7 @@ from anyio import to_thread
 from fastapi import Request
 from starlette.responses import StreamingResponse
 
+from .. import metrics
 from ..errors import RETRY_AFTER_SECONDS, StoreError
 from ..model import Event, EventQuery
 from ..query import CursorCodec, EventPage, Reader, encode_position
@@ -64,10 +65,20 @@ def event_feed(
                 await wait_for_commit(request, POLL_SECONDS)
 
     return StreamingResponse(
-        messages(),
+        _counted(messages()),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _counted(messages: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The feed's messages, its client counted as connected while they go out (metrics)."""
+    metrics.LIVE_FEED_CLIENTS.inc()
+    try:
+        async for message in messages:
+            yield message
+    finally:
+        metrics.LIVE_FEED_CLIENTS.dec()
 
 
 def _data(body: bytes) -> bytes:

@@ -27,10 +27,14 @@ class HttpMethodsMiddleware:
         if method == "OPTIONS":
             await _options(scope, receive, send)
         elif method == "HEAD":
+            as_get = {**scope, "method": "GET"}
             try:
-                await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+                await self.app(as_get, receive, _without_body(send))
             except* _Answered:
                 pass  # a streamed body stops at its first piece: HEAD wants none of it
+            finally:
+                if "route" in as_get:  # for the access log and the metrics (middleware.py)
+                    scope["route"] = as_get["route"]
         else:
             await self.app(scope, receive, send)
 

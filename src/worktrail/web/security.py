@@ -33,6 +33,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
+from .middleware import RequestContextMiddleware
 
 ALWAYS = (
     (b"x-content-type-options", b"nosniff"),
@@ -65,11 +66,12 @@ CORS_MAX_AGE = 600  # seconds a browser may reuse a preflight answer
 
 
 class SecureApp(FastAPI):
-    """The application, its every response carrying the security headers: they are added
-    outside Starlette's ServerErrorMiddleware, so the 500s it answers carry them too."""
+    """The application, its every response carrying the security headers and its request
+    id, every request logged and counted (middleware.py): outside Starlette's
+    ServerErrorMiddleware, so the 500s it answers are no exception."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeadersMiddleware(super().build_middleware_stack())
+        return RequestContextMiddleware(SecurityHeadersMiddleware(super().build_middleware_stack()))
 
 
 class SecurityHeadersMiddleware:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from .. import metrics
 from ..auth import Principal, authenticate, authenticate_hash
 from ..config import Settings
-from ..context import current_request
+from ..context import current_request, note_org
 from ..diff import now_micros
 from ..errors import TooManyRequests, Unauthorized, WorktrailError
 from ..query import CursorCodec, Reader
@@ -53,14 +54,18 @@ class Services:
         """The principal an API token acts as (one statement), or Unauthorized; once the
         client has failed too often, TooManyRequests instead (see authlimit.py)."""
         try:
-            return authenticate(self.store, token, self.clock())
+            principal = authenticate(self.store, token, self.clock())
         except Unauthorized as exc:
             raise self.refuse_authentication(exc) from None
+        note_org(principal.org_id)
+        return principal
 
     def authenticate_session(self, token_hash: str) -> Principal:
         """The principal of a web UI session, which keeps its token's hash: as
         `authenticate`, so a revoked or expired token ends the session at once."""
-        return authenticate_hash(self.store, token_hash, now=self.clock())
+        principal = authenticate_hash(self.store, token_hash, now=self.clock())
+        note_org(principal.org_id)
+        return principal
 
     def refuse_authentication(self, error: WorktrailError) -> WorktrailError:
         """Count a failed authentication of this request's client: the error to raise is
@@ -69,6 +74,7 @@ class Services:
         wait = self.auth_failures.failed(current_request.get().client_ip)
         if wait is None:
             return error
+        metrics.RATE_LIMITED.labels("auth_failures").inc()
         return TooManyRequests(
             "too many failed authentications from this address; retry later",
             retry_after=wait,
@@ -79,7 +85,9 @@ class Services:
         return Reader.of(self.store, principal)
 
     def whole_reader(self, org_id: int) -> Reader:
-        """The read door onto an organization's whole history (its owners' view)."""
+        """The read door onto an organization's whole history (its owners' view), for a
+        request that acts in the organization as a whole (a vendor admin API)."""
+        note_org(org_id)
         return Reader.whole(self.store, org_id)
 
     def admin_keys(self) -> list[tuple[int, str]]:

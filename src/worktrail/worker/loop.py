@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from ..config import ConfigError, Settings
 from ..delivery.client import DeliveryClient
 from ..delivery.styles import DeliveryStyle
 from ..diff import now_micros
+from ..errors import WorktrailError
 from ..store import Store
 from .deliver import Job, Sender, Settled, heartbeats, prepare, settle
 from .dispatch import dispatch_once
@@ -34,6 +35,7 @@ LEASE_MARGIN_SECONDS = 5  # a lease outlives the deliveries it covers by this mu
 DEPTH = 2
 WRITE_EVERY = 0.05  # seconds between batches of outcomes written
 HEARTBEAT_CHECK_SECONDS = 2.0  # how often due heartbeats are looked for
+ERROR_PAUSE_SECONDS = 1.0  # after a round that failed, before the next
 
 
 def retry_schedule(settings: Settings) -> tuple[int, ...]:
@@ -103,7 +105,7 @@ class DeliveryWorker:
         writer = asyncio.create_task(self._write_outcomes())
         try:
             while not self._stopping:
-                busy = await self._round()
+                busy = await self._survive(self._round())
                 if not busy:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
@@ -123,6 +125,18 @@ class DeliveryWorker:
     def stop(self) -> None:
         self._stopping = True
         self.wake()
+
+    async def _survive(self, work: Awaitable[bool]) -> bool:
+        """A round's answer; when it fails (the database is away), False after a pause:
+        the worker goes on, and delivers again once the database is back."""
+        try:
+            return await work
+        except WorktrailError:  # the store has logged the driver's words
+            log.warning("webhook delivery paused: the database is unavailable")
+        except Exception:
+            log.exception("a webhook delivery round failed")
+        await asyncio.sleep(ERROR_PAUSE_SECONDS)
+        return False
 
     async def _round(self) -> bool:
         """Dispatch, then lease what the in-flight limit leaves room for; whether there

@@ -40,7 +40,9 @@ class Notary:
         self.clock = clock
         self.host = settings.integrity_host or socket.gethostname()
         configured = settings.integrity_key_file
-        self.key_path = Path(configured).expanduser() if configured else store.default_key_path()
+        self.key_path = (
+            Path(configured).expanduser() if configured else store.integrity.default_key_path()
+        )
         self._key: Ed25519PrivateKey | None = None
         self._fingerprint = ""
         self._lock = threading.Lock()
