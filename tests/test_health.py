@@ -117,6 +117,7 @@ def test_readiness_follows_a_database_outage_and_the_worker_survives_it(
                     "database": "unreachable",
                     "schema": "unknown",
                     "webhook_worker": "ok",
+                    "checkpoint_worker": "ok",  # issues checkpoints in the background
                 }
             finally:
                 cluster.resume()
