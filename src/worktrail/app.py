@@ -12,7 +12,17 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from . import __version__
-from .api import entities, events, ingest, integrity, organization, stream, tokens, webhooks
+from .api import (
+    entities,
+    events,
+    holds,
+    ingest,
+    integrity,
+    organization,
+    stream,
+    tokens,
+    webhooks,
+)
 from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
@@ -90,6 +100,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(organization.router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
+    app.include_router(holds.router)
     app.include_router(integrity.router)
     app.state.error_renderers = []
     dialects = load_dialects()

@@ -134,3 +134,8 @@ def check_can_write(principal: Principal) -> None:
 def check_admin(principal: Principal) -> None:
     if not principal.is_admin:
         raise Forbidden("this needs an organization admin or owner")
+
+
+def check_owner(principal: Principal) -> None:
+    if principal.role is not Role.OWNER:
+        raise Forbidden("this needs an organization owner")

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from .cli_doctor import doctor
 from .cli_export import export
+from .cli_holds import holds_app
 from .cli_integrity import integrity_app, verify, witness
 from .cli_ops import backup, restore, server_runtime
 from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
@@ -41,6 +42,7 @@ org_app = typer.Typer(help="Create and inspect organizations.", no_args_is_help=
 app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(holds_app, name="holds")
 app.command()(export)
 app.command()(worker)
 app.command()(verify)

@@ -290,7 +290,8 @@ def state_at(reader: Reader, entity_type: EntityType, entity_id: int, at: int) -
     }
 
 
-# Webhooks have routes of their own (api/webhooks.py): secrets, deliveries, replay.
+# Webhooks have routes of their own (api/webhooks.py): secrets, deliveries, replay; so do
+# legal holds (api/holds.py): owners only.
 for _type in EntityType:
-    if _type is not EntityType.WEBHOOK:
+    if _type not in (EntityType.WEBHOOK, EntityType.LEGAL_HOLD):
         register(_type)

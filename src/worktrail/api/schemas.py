@@ -228,7 +228,7 @@ INGEST_RECORD: Json = {
             "enum": [
                 t.value
                 for t in EntityType
-                if t not in (EntityType.ORGANIZATION, EntityType.WEBHOOK)
+                if t not in (EntityType.ORGANIZATION, EntityType.WEBHOOK, EntityType.LEGAL_HOLD)
             ]
         },
         "id": {

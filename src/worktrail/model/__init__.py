@@ -4,6 +4,7 @@ or writes anything."""
 
 from .entities import (
     ENTITY_SPECS,
+    HOLD_SCOPES,
     LOCATION_FIELDS,
     MAX_ID,
     PLURALS,
@@ -38,6 +39,7 @@ from .webhooks import Attempt, Claimed, Cursor, Outcome, Secrets
 
 __all__ = [
     "ENTITY_SPECS",
+    "HOLD_SCOPES",
     "LOCATION_FIELDS",
     "MAX_ID",
     "PLURALS",

@@ -21,6 +21,7 @@ class EntityType(StrEnum):
     TASK = "task"
     COMMENT = "comment"
     WEBHOOK = "webhook"
+    LEGAL_HOLD = "legal_hold"
 
 
 class Role(StrEnum):
@@ -71,6 +72,8 @@ PRIORITIES = ("none", "low", "medium", "high", "urgent")
 WEBHOOK_KINDS = ("native", "asana", "worksection")
 WEBHOOK_STATUSES = ("active", "paused", "disabled")
 WEBHOOK_SIGNING = ("hmac", "ed25519")
+# what a legal hold may cover: the organization, one entity and what lies in it
+HOLD_SCOPES = ("organization", "workspace", "project", "task", "comment", "user")
 STATUSES = ("open", "in_progress", "blocked", "review", "done")
 
 ENTITY_SPECS: dict[EntityType, EntitySpec] = {
@@ -160,6 +163,17 @@ ENTITY_SPECS: dict[EntityType, EntitySpec] = {
             "signing": FieldSpec(FieldKind.ENUM, choices=WEBHOOK_SIGNING, required=True),
         },
     ),
+    # A legal hold: the events of its scope are never pruned or erased while it stands.
+    # Placing one creates it, lifting one deletes it; an active hold is a row of
+    # `entities` of this type that is not deleted (retention reads them so).
+    EntityType.LEGAL_HOLD: EntitySpec(
+        EntityType.LEGAL_HOLD,
+        {
+            "scope_type": FieldSpec(FieldKind.ENUM, choices=HOLD_SCOPES, required=True),
+            "scope_id": FieldSpec(FieldKind.INT, required=True),
+            "reason": FieldSpec(FieldKind.TEXT, required=True, max_length=2000),
+        },
+    ),
 }
 
 # Fields whose change moves an entity in the hierarchy (recorded under old and new parents).
@@ -174,6 +188,7 @@ PLURALS: dict[EntityType, str] = {
     EntityType.TASK: "tasks",
     EntityType.COMMENT: "comments",
     EntityType.WEBHOOK: "webhooks",
+    EntityType.LEGAL_HOLD: "legal-holds",
 }
 
 State = dict[str, Any]

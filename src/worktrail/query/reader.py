@@ -189,6 +189,26 @@ class Reader:
             EntityType.WEBHOOK, after_id=after_id, limit=limit, include_deleted=include_deleted
         )
 
+    # -- legal holds (the API lets owners only this far) ---------------------------------
+
+    def hold(self, hold_id: int) -> EntityRow:
+        """A legal hold, lifted ones too, or NotFound."""
+        self._check_whole()
+        return self.entity(hold_id, EntityType.LEGAL_HOLD)
+
+    def holds(self, include_lifted: bool = False) -> list[EntityRow]:
+        """The organization's legal holds in id order: the active ones, or all."""
+        self._check_whole()
+        out: list[EntityRow] = []
+        after: int | None = None
+        while True:
+            rows, after = self.list_entities(
+                EntityType.LEGAL_HOLD, after_id=after, limit=500, include_deleted=include_lifted
+            )
+            out += rows
+            if after is None:
+                return out
+
     def webhook_cursors(self, webhook_ids: Sequence[int]) -> dict[int, Cursor]:
         """Where each subscription's dispatch stands, and its tally of failures."""
         self._check_whole()

@@ -41,13 +41,8 @@ from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
 from . import faults, health, lookups
 from . import schema as t
-from .compile import (
-    StatementCache,
-    bound_values,
-    count_statement,
-    page_statement,
-    tally_statement,
-)
+from .compile import StatementCache, bound_values, count_statement, page_statement, tally_statement
+from .holds import HoldStore
 from .integrity import IntegrityStore
 from .pool import checkout
 from .rows import (
@@ -96,6 +91,7 @@ class Store:
         self._located_entity = lookups.located_entity()
         self._workspaces_of = lookups.workspaces_of()
         self.webhooks = WebhookStore(self, self._upsert)
+        self.holds = HoldStore(self)
         self.integrity = IntegrityStore(self, self._upsert, self.placeholder)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:

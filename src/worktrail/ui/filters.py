@@ -23,7 +23,7 @@ from ..diff import datetime_to_micros
 from ..errors import BadRequest
 from ..model import Action, EntityType, EventQuery, Scope
 
-TYPES = tuple(t.value for t in EntityType if t is not EntityType.WEBHOOK)
+TYPES = tuple(t.value for t in EntityType if t not in (EntityType.WEBHOOK, EntityType.LEGAL_HOLD))
 ACTIONS = tuple(a.value for a in Action)
 FIELD = re.compile(r"[a-z_]{1,40}(\.[^\s\"\\]{1,100})?")
 MAX_TEXT = 200

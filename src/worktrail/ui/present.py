@@ -21,8 +21,9 @@ LABELS = {
     "timezone": "time zone",
     "custom_fields": "custom fields",
 }
-# Types whose entities have a page of their own (webhooks are an admin's API matter).
-PAGED = frozenset(t for t in EntityType if t is not EntityType.WEBHOOK)
+# Types whose entities have a page of their own (webhooks and legal holds are an admin's
+# API matter).
+PAGED = frozenset(t for t in EntityType if t not in (EntityType.WEBHOOK, EntityType.LEGAL_HOLD))
 HUES = 8
 
 

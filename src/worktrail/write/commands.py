@@ -9,9 +9,9 @@ from typing import Any
 from ..auth import Principal, check_admin, check_can_write
 from ..diff import initial_state, normalize_fields
 from ..errors import Conflict, Forbidden, NotFound
-from ..model import ENTITY_SPECS, Action, EntityRow, EntityType, Outcome
+from ..model import ENTITY_SPECS, Action, EntityRow, EntityType, Outcome, Scope
 from ..store import Store, TokenChanges, TokenRow
-from . import tokens, webhooks
+from . import holds, tokens, webhooks
 from .ingest import IngestResult, ingest
 from .recorder import Recorder, WriteResult, apply_patch
 
@@ -168,3 +168,13 @@ class Writer:
     def replay_webhook(self, principal: Principal, webhook_id: int, position: int) -> EntityRow:
         """Deliver again every matching event after `position`."""
         return webhooks.rewind(self.store, principal, webhook_id, position)
+
+    # -- legal holds (the rules: holds.py) ---------------------------------------------
+
+    def place_hold(self, principal: Principal, scope: Scope, reason: str) -> WriteResult:
+        """Place a legal hold on a scope: its events are never pruned or erased."""
+        return holds.place(self.store, principal, scope, reason)
+
+    def lift_hold(self, principal: Principal, hold_id: int, reason: str | None) -> WriteResult:
+        """Lift a legal hold, with an optional reason."""
+        return holds.lift(self.store, principal, hold_id, reason)

@@ -151,8 +151,10 @@ def _apply_record(rec: Recorder, principal: Principal, index: int, record: Any) 
     return IngestResult(index, status, result.entity, result.event)
 
 
-# what a sidecar may record: its own entities, not organizations or webhook subscriptions
-_TYPES = {t.value: t for t in EntityType if t not in (EntityType.ORGANIZATION, EntityType.WEBHOOK)}
+# what a sidecar may record: its own entities, not organizations, webhook subscriptions or
+# legal holds
+ADMIN_ONLY = (EntityType.ORGANIZATION, EntityType.WEBHOOK, EntityType.LEGAL_HOLD)
+_TYPES = {t.value: t for t in EntityType if t not in ADMIN_ONLY}
 
 
 def _entity_type(value: Any) -> EntityType:

@@ -36,6 +36,7 @@ ADMIN_TYPES = (
     EntityType.USER,
     EntityType.WORKSPACE,
     EntityType.WEBHOOK,
+    EntityType.LEGAL_HOLD,
 )
 
 
@@ -102,7 +103,10 @@ class Recorder:
         idempotency_key: str | None = None,
         external_id: str | None = None,
         actor: Actor | bool | None = False,
+        context: dict[str, Any] | None = None,
     ) -> WriteResult:
+        """Record `state` as the entity's new state; `context` adds members to the
+        request's context in the event."""
         old = entity.state if entity is not None else initial_state(entity_type)
         changes = diff_states(entity_type, old, state) if action is None else []
         if entity is None:
@@ -140,7 +144,9 @@ class Recorder:
                 scopes=[Scope(entity_type, entity.id), *new_anc, *scopes_old],
                 actor=event_actor,
                 occurred_at=occurred_at if occurred_at is not None else self.tx.now,
-                context=self._request_context(),
+                context={**self._request_context(), **context}
+                if context
+                else self._request_context(),
                 idempotency_key=idempotency_key,
             )
         )
