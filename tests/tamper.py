@@ -18,7 +18,7 @@ from worktrail.store import Store
 
 COLUMNS = (
     "org_id, seq, occurred_at, recorded_at, action, subject_type, subject_id, "
-    "idempotency_key, schema_version, prev_hash, hash, data"
+    "idempotency_key, schema_version, prev_hash, hash, data, personal"
 )
 
 

@@ -7,12 +7,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from .chain import GENESIS_HASH, canonical_bytes
 from .integrity.checkpoint import Checkpoint, open_checkpoint
 from .integrity.events import UnreadableEvent, stored_body
 from .integrity.merkle import TreeBuilder, leaf_hash
 from .integrity.note import NoteError, VerifierKey, split
-from .model import EventQuery
+from .model import EventQuery, StoredEvent
 from .query import Reader
 from .store import CheckpointRecord, Store
 
@@ -73,7 +75,7 @@ def verify_history(
             except UnreadableEvent as exc:
                 return _broken(checked, event.seq, str(exc))
             if digest != event.hash:
-                return _broken(checked, event.seq, "content does not match its hash")
+                return _broken(checked, event.seq, _mismatch(event))
             tree.append(leaf_hash(bytes.fromhex(digest)))
             if tree.size in marks:
                 roots[tree.size] = tree.root()
@@ -91,6 +93,17 @@ def verify_history(
     if problem:
         return _broken(checked, None, problem)
     return VerifyResult(checked, True, checkpoint=latest.tree_size if latest else None)
+
+
+def _mismatch(event: StoredEvent) -> str:
+    """What to say of an event whose content does not match its hash."""
+    if not event.personal:
+        return "content does not match its hash"
+    pointers = ", ".join(orjson.loads(event.personal))
+    return (
+        "content does not match its hash: its content, or the salt or commitment of one "
+        f"of its personal values ({pointers}), was altered"
+    )
 
 
 def _altered_node(reader: Reader, tree: TreeBuilder) -> str:

@@ -65,6 +65,24 @@ EVENT: Json = {
         "schema_version": {"type": "integer"},
         "prev_hash": {"type": "string"},
         "hash": {"type": "string"},
+        "personal": {
+            "type": "object",
+            "description": (
+                "schema version 2: each personal value by its JSON pointer into the event, "
+                'with its salt (base64url), or {"$c": commitment} once erased '
+                "(docs/integrity.md)"
+            ),
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "required": ["$c"],
+                        "properties": {"$c": {"type": "string"}},
+                    },
+                ]
+            },
+        },
     },
 }
 EVENTS_PAGE: Json = {

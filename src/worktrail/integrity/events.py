@@ -1,5 +1,7 @@
 """What an event's hash covers (chain.hash_body), rebuilt from where events are found: a
-stored row, or the event as the native API renders it (GET /api/v1/events/{id})."""
+stored row, or the event as the native API renders it (GET /api/v1/events/{id}). Personal
+values enter it as their commitments (commitments.py): computed from the value and its
+salt, or kept as they are for an erased value."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import orjson
 from ..chain import hash_body
 from ..diff import datetime_to_micros, parse_datetime
 from ..model import StoredEvent
+from .commitments import BadCommitment, committed
 
 DOCUMENT_KEYS = ("actor", "changes", "before", "after", "context", "scopes")
 
@@ -27,6 +30,11 @@ def stored_body(event: StoredEvent) -> dict[str, Any]:
         raise UnreadableEvent(f"its stored document is not valid JSON ({exc})")
     if not isinstance(document, dict):
         raise UnreadableEvent("its stored document is not a JSON object")
+    if event.personal:
+        try:
+            document = committed(document, orjson.loads(event.personal))
+        except (orjson.JSONDecodeError, BadCommitment) as exc:
+            raise UnreadableEvent(f"its personal values cannot be committed: {exc}")
     return hash_body(
         org_id=event.org_id,
         seq=event.seq,
@@ -52,6 +60,7 @@ def rendered_body(event: dict[str, Any]) -> dict[str, Any]:
     with microseconds, its subject as an object)."""
     try:
         subject = event["subject"]
+        event = _committed(event)
         return hash_body(
             org_id=event["org_id"],
             seq=event["seq"],
@@ -72,3 +81,13 @@ def rendered_body(event: dict[str, Any]) -> dict[str, Any]:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableEvent(f"not an event as the API renders it: {exc!r}")
+
+
+def _committed(event: dict[str, Any]) -> dict[str, Any]:
+    personal = event.get("personal")
+    if not personal:
+        return event
+    try:
+        return committed(event, personal)
+    except BadCommitment as exc:
+        raise UnreadableEvent(f"its personal values cannot be committed: {exc}")

@@ -45,6 +45,9 @@ class StoredEvent(NamedTuple):
     prev_hash: str
     hash: str
     data: str
+    # the pointers of its personal values, each with its salt or, erased, its commitment
+    # (JSON; None when it has none: integrity/commitments.py)
+    personal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Event:
     prev_hash: str
     hash: str
     schema_version: int = 1
+    personal: dict[str, Any] | None = None  # see StoredEvent.personal
 
     @property
     def id(self) -> int:

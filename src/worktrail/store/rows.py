@@ -91,6 +91,7 @@ EVENT_READ_COLUMNS = (
     t.events.c.prev_hash,
     t.events.c.hash,
     t.events.c.data,
+    t.events.c.personal,
 )
 EVENT_READ_NAMES = tuple(c.name for c in EVENT_READ_COLUMNS)
 ENTITY_COLUMN_NAMES = tuple(c.name for c in t.entities.columns)
@@ -168,6 +169,7 @@ def event_from_row(row: Any) -> Event:
         prev_hash=row.prev_hash,
         hash=row.hash,
         schema_version=row.schema_version,
+        personal=orjson.loads(row.personal) if row.personal else None,
     )
 
 

@@ -85,6 +85,9 @@ events = Table(
     Column("hash", String(64), nullable=False),
     # actor, changes, before, after, context and scopes as one JSON document.
     Column("data", Text, nullable=False),
+    # the salts of its personal values, or the commitments of erased ones, by JSON pointer
+    # (integrity/commitments.py); NULL when it has none
+    Column("personal", Text, nullable=True),
     PrimaryKeyConstraint("org_id", "seq", name="pk_events"),
     # recorded_at and action too, so "newest event per subject" reads the index alone
     Index(

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from ..chain import event_hash, hash_body
 from ..diff import now_micros
+from ..integrity.commitments import personal_values, seal, substitute
 from ..integrity.merkle import leaf_hashes
 from ..model import MAX_ID, EntityRow, EntityType, Event, NewEvent, Scope, State
 from . import schema as t
@@ -52,6 +53,10 @@ def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
+# Events written now: their personal values are hashed as salted commitments
+# (integrity/commitments.py); those of version 1, written before, hash them as they are.
+SCHEMA_VERSION = 2
+
 # The columns of the rows a write transaction inserts, in the order of the tuples it builds.
 EVENT_INSERT_COLUMNS = (
     "org_id",
@@ -67,6 +72,7 @@ EVENT_INSERT_COLUMNS = (
     "prev_hash",
     "hash",
     "data",
+    "personal",
 )
 SCOPE_INSERT_COLUMNS = ("org_id", "scope_type", "scope_id", "seq", "subject_type", "n")
 NODE_INSERT_COLUMNS = ("org_id", "node", "hash")
@@ -329,26 +335,6 @@ class WriteTransaction:
             unique_scopes = tuple(unique_scopes[i] for i in keep)
         changes, before, after, context = new.changes, new.before, new.after, new.context
         key = new.idempotency_key
-        digest = event_hash(
-            hash_body(
-                org_id=org_id,
-                seq=seq,
-                occurred_at=new.occurred_at,
-                recorded_at=now,
-                actor=actor,
-                action=new.action._value_,
-                subject_type=subject_type,
-                subject_id=new.subject_id,
-                changes=changes,
-                before=before,
-                after=after,
-                context=context,
-                scopes=scopes,
-                idempotency_key=key,
-                schema_version=1,
-                prev_hash=prev_hash,
-            )
-        )
         data = {
             "actor": actor,
             "changes": changes,
@@ -357,6 +343,32 @@ class WriteTransaction:
             "context": context,
             "scopes": scopes,
         }
+        hashed = data
+        personal = None
+        values = personal_values(subject_type, actor, changes, before, after)
+        if values:  # personal values enter the hash as salted commitments
+            personal, commits = seal(values)
+            hashed = substitute(data, commits)
+        digest = event_hash(
+            hash_body(
+                org_id=org_id,
+                seq=seq,
+                occurred_at=new.occurred_at,
+                recorded_at=now,
+                actor=hashed["actor"],
+                action=new.action._value_,
+                subject_type=subject_type,
+                subject_id=new.subject_id,
+                changes=hashed["changes"],
+                before=hashed["before"],
+                after=hashed["after"],
+                context=context,
+                scopes=scopes,
+                idempotency_key=key,
+                schema_version=SCHEMA_VERSION,
+                prev_hash=prev_hash,
+            )
+        )
         self._event_rows.append(
             (
                 org_id,
@@ -368,10 +380,11 @@ class WriteTransaction:
                 subject_type,
                 new.subject_id,
                 key,
-                1,
+                SCHEMA_VERSION,
                 prev_hash,
                 digest,
                 orjson.dumps(data).decode(),
+                orjson.dumps(personal).decode() if personal else None,
             )
         )
         self._scope_rows.append((scope_types, unique_scopes, seq, subject_type))
@@ -395,7 +408,8 @@ class WriteTransaction:
             idempotency_key=key,
             prev_hash=prev_hash,
             hash=digest,
-            schema_version=1,
+            schema_version=SCHEMA_VERSION,
+            personal=personal,
         )
         if key:
             self._pending_keys[key] = event

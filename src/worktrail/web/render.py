@@ -13,7 +13,7 @@ from ..store import event_from_row
 
 
 def event_json(event: Event) -> dict[str, Any]:
-    return {
+    out = {
         "id": event.id,
         "org_id": event.org_id,
         "seq": event.seq,
@@ -32,18 +32,22 @@ def event_json(event: Event) -> dict[str, Any]:
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
+    if event.personal:
+        out["personal"] = event.personal
+    return out
 
 
 # The stored document (StoredEvent.data) holds actor, changes, before, after, context and
 # scopes exactly as event_json renders them, so an event's JSON is its columns' JSON spliced
-# with the stored document: no parsing and no re-serializing of the large before/after
-# states. Documents of other schema versions are upgraded on read through event_json.
-SPLICED_SCHEMA_VERSION = 1
+# with the stored document (and its personal map): no parsing and no re-serializing of the
+# large before/after states. Documents of other schema versions are upgraded on read
+# through event_json.
+SPLICED_SCHEMA_VERSIONS = (1, 2)
 
 
 def stored_event_json(event: StoredEvent) -> bytes:
     """event_json(event) as JSON bytes, straight from the stored row."""
-    if event.schema_version != SPLICED_SCHEMA_VERSION:
+    if event.schema_version not in SPLICED_SCHEMA_VERSIONS:
         return orjson.dumps(event_json(event_from_row(event)))
     head = orjson.dumps(
         {
@@ -60,6 +64,17 @@ def stored_event_json(event: StoredEvent) -> bytes:
             "hash": event.hash,
         }
     )
+    if event.personal:
+        return b"".join(
+            (
+                head[:-1],
+                b",",
+                event.data[1:-1].encode(),
+                b',"personal":',
+                event.personal.encode(),
+                b"}",
+            )
+        )
     return head[:-1] + b"," + event.data[1:].encode()
 
 
@@ -122,7 +137,7 @@ def stored_csv_line(event: StoredEvent) -> str:
     document, in one format string: of the thirteen fields only the actor's name and email
     and the changes' JSON can hold a quote, comma or line break (the rest are numbers,
     times, hashes, enum values and "type:id" scopes)."""
-    if event.schema_version != SPLICED_SCHEMA_VERSION:
+    if event.schema_version not in SPLICED_SCHEMA_VERSIONS:
         return csv_line(csv_row(event_from_row(event)))
     actor, scopes, changes = _csv_parts(event.data)
     if actor:
