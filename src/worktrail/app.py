@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from . import __version__
 from .api import (
     entities,
+    erasure,
     events,
     holds,
     ingest,
@@ -96,6 +97,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(stream.router)  # before /events/{id}
     app.include_router(events.router)
     app.include_router(ingest.router)
+    app.include_router(erasure.router)
     app.include_router(entities.router)
     app.include_router(organization.router)
     app.include_router(tokens.router)

@@ -18,9 +18,9 @@ from rich.table import Table
 
 from .cli_doctor import doctor
 from .cli_export import export
-from .cli_holds import holds_app
 from .cli_integrity import integrity_app, verify, witness
 from .cli_ops import backup, restore, server_runtime
+from .cli_privacy import holds_app, users_app
 from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
 from .cli_store import open_store as _store
 from .cli_store import pick_org as _org
@@ -43,6 +43,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(org_app, name="org")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(holds_app, name="holds")
+app.add_typer(users_app, name="users")
 app.command()(export)
 app.command()(worker)
 app.command()(verify)

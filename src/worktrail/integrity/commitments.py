@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from ..chain import canonical_bytes
-from ..model.personal import IDENTITY_FIELDS, PERSONAL_FIELDS
+from ..model.personal import ERASED, IDENTITY_FIELDS, PERSONAL_FIELDS
 
 COMMITMENT = "$c"
 SALT_BYTES = 32
@@ -158,3 +158,15 @@ def committed(document: dict[str, Any], personal: Personal | None) -> dict[str, 
     if not isinstance(personal, dict):
         raise BadCommitment("the personal map is not a JSON object")
     return substitute(document, commitments_of(document, personal))
+
+
+def redact(
+    document: dict[str, Any], personal: Personal, pointers: list[str]
+) -> tuple[dict[str, Any], Personal]:
+    """Erase the values at `pointers`: each reads ERASED in the document, and its salt
+    gives way to its commitment, so the event's hash stays what it was."""
+    commits = {
+        pointer: {COMMITMENT: commitment(unb64url(personal[pointer]), value_at(document, pointer))}
+        for pointer in pointers
+    }
+    return substitute(document, dict.fromkeys(commits, ERASED)), {**personal, **commits}

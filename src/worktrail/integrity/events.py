@@ -48,7 +48,7 @@ def stored_body(event: StoredEvent) -> dict[str, Any]:
         before=document.get("before"),
         after=document.get("after"),
         context=document.get("context"),
-        scopes=document.get("scopes"),  # type: ignore[arg-type]
+        scopes=document.get("scopes"),
         idempotency_key=event.idempotency_key,
         schema_version=event.schema_version,
         prev_hash=event.prev_hash,

@@ -335,7 +335,7 @@ class WriteTransaction:
             unique_scopes = tuple(unique_scopes[i] for i in keep)
         changes, before, after, context = new.changes, new.before, new.after, new.context
         key = new.idempotency_key
-        data = {
+        data: dict[str, Any] = {
             "actor": actor,
             "changes": changes,
             "before": before,

@@ -11,7 +11,7 @@ from ..diff import initial_state, normalize_fields
 from ..errors import Conflict, Forbidden, NotFound
 from ..model import ENTITY_SPECS, Action, EntityRow, EntityType, Outcome, Scope
 from ..store import Store, TokenChanges, TokenRow
-from . import holds, tokens, webhooks
+from . import erasure, holds, tokens, webhooks
 from .ingest import IngestResult, ingest
 from .recorder import Recorder, WriteResult, apply_patch
 
@@ -178,3 +178,9 @@ class Writer:
     def lift_hold(self, principal: Principal, hold_id: int, reason: str | None) -> WriteResult:
         """Lift a legal hold, with an optional reason."""
         return holds.lift(self.store, principal, hold_id, reason)
+
+    # -- erasure (the rules: erasure.py) ------------------------------------------------
+
+    def erase_person(self, principal: Principal, user_id: int) -> dict[str, Any]:
+        """Erase a user's personal values from the history; what was erased."""
+        return erasure.erase_person(self.store, principal, user_id)

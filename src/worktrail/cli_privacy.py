@@ -1,6 +1,7 @@
-"""`worktrail holds list | place | lift`: legal holds, on the local store, as the
-organization's owner, through the same checks and writes as the native API
-(`/api/v1/legal-holds`): a hold placed here is an event like one placed over HTTP."""
+"""`worktrail holds list | place | lift` and `worktrail users erase`: legal holds and
+erasure, on the local store, as the organization's owner, through the same checks and
+writes as the native API (`/api/v1/legal-holds`, `POST /api/v1/users/{id}/erase`): a hold
+placed or an erasure made here is an event like one made over HTTP."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 holds_app = typer.Typer(
     help="Legal holds: held events are never pruned or erased.", no_args_is_help=True
 )
+users_app = typer.Typer(help="People: erase one (the right to be forgotten).", no_args_is_help=True)
 
 
 def owner_principal(reader: Reader, store: Store, org_id: int) -> Principal:
@@ -105,3 +107,33 @@ def lift(
     except WorktrailError as exc:
         raise fail(exc) from exc
     console.print(f"Legal hold {hold_id} lifted.")
+
+
+@users_app.command("erase")
+def erase(
+    user_id: Annotated[int, typer.Argument(min=1, help="The user's id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    org: OrgOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Erase a person's name, email and the free text they wrote from every event (they
+    read "[erased]"); hashes, the chain and proofs stay valid. Refused while a legal hold
+    holds any of those events."""
+    from .query import Reader
+    from .write import Writer
+
+    store = open_store(_settings(database_url))
+    org_id = pick_org(store, org)
+    reader = Reader.whole(store, org_id)
+    if not yes:
+        typer.confirm(f"Erase user {user_id}'s personal values for good?", abort=True, err=True)
+    try:
+        principal = owner_principal(reader, store, org_id)
+        summary = Writer(store).erase_person(principal, user_id)
+    except WorktrailError as exc:
+        raise fail(exc) from exc
+    console.print(
+        f"User {user_id}: {summary['events_redacted']} events redacted "
+        f"({summary['values_redacted']} values), {summary['entities_redacted']} entities; "
+        f"{summary['legacy_events_kept']} events of schema version 1 left as they were."
+    )
