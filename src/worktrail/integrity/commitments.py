@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from binascii import b2a_base64
 from typing import Any
 
 from ..chain import canonical_bytes
@@ -30,8 +31,12 @@ class BadCommitment(ValueError):
     """A `personal` map that cannot be applied to its event: the message names the pointer."""
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    """base64url without padding (RFC 4648 §5)."""
+    return b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def unb64url(text: str) -> bytes:
@@ -75,17 +80,73 @@ def personal_values(
     return found
 
 
-def seal(values: list[tuple[str, str]]) -> tuple[Personal, dict[str, Any]]:
-    """A fresh salt for each (pointer, value): the `personal` map to keep, and the
-    commitment objects to hash in place of the values."""
-    raw = os.urandom(SALT_BYTES * len(values))  # one system call for the event's salts
+class Salts:
+    """Fresh 32-byte salts, drawn from the system's random source many at a time (one
+    system call per 128 salts instead of one per event); one pool per write transaction,
+    never shared between threads."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._at = 0
+
+    def take(self) -> bytes:
+        at = self._at
+        if at >= len(self._buffer):
+            self._buffer, at = os.urandom(SALT_BYTES * 128), 0
+        self._at = at + SALT_BYTES
+        return self._buffer[at : at + SALT_BYTES]
+
+
+def seal(
+    subject_type: str,
+    actor: dict[str, Any] | None,
+    changes: list[dict[str, Any]],
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    salts: Salts,
+) -> tuple[Personal, tuple[Any, Any, Any, Any]]:
+    """Commit a new event's personal values (those personal_values finds), each with a
+    salt of its own: the `personal` map to keep, and the actor, changes, before and after
+    to hash, with the commitments in place of the values (the parts without personal
+    values are the event's own, not copies)."""
     personal: Personal = {}
-    commits: dict[str, Any] = {}
-    for i, (pointer, value) in enumerate(values):
-        salt = raw[i * SALT_BYTES : (i + 1) * SALT_BYTES]
+
+    def commit(pointer: str, value: str) -> dict[str, str]:
+        salt = salts.take()
         personal[pointer] = b64url(salt)
-        commits[pointer] = {COMMITMENT: commitment(salt, value)}
-    return personal, commits
+        return {COMMITMENT: commitment(salt, value)}
+
+    if actor:
+        actor = dict(actor)
+        for key in IDENTITY_FIELDS:
+            value = actor.get(key)
+            if isinstance(value, str):
+                actor[key] = commit(f"/actor/{key}", value)
+    fields = PERSONAL_FIELDS.get(subject_type)
+    if fields:
+        hashed_changes = changes
+        for i, change in enumerate(changes):
+            if change.get("field") in fields:
+                change = dict(change)
+                for key in ("old", "new"):
+                    value = change.get(key)
+                    if isinstance(value, str):
+                        change[key] = commit(f"/changes/{i}/{key}", value)
+                if hashed_changes is changes:
+                    hashed_changes = list(changes)
+                hashed_changes[i] = change
+        changes = hashed_changes
+        states = []
+        for part, state in (("before", before), ("after", after)):
+            if state and any(isinstance(state.get(name), str) for name in fields):
+                state = dict(state)
+                for name in fields:
+                    value = state.get(name)
+                    if isinstance(value, str):
+                        state[name] = commit(f"/{part}/{name}", value)
+            states.append(state)
+        before, after = states
+    return personal, (actor, changes, before, after)
 
 
 def _parts(pointer: str) -> list[str]:

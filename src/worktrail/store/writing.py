@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from ..chain import event_hash, hash_body
 from ..diff import now_micros
-from ..integrity.commitments import personal_values, seal, substitute
+from ..integrity.commitments import Salts, seal
 from ..integrity.merkle import leaf_hashes
 from ..model import MAX_ID, EntityRow, EntityType, Event, NewEvent, Scope, State
 from . import schema as t
@@ -162,6 +162,7 @@ class WriteTransaction:
         self._pending_keys: dict[str, Event] = {}
         self._absent_keys: set[str] = set()
         self._absent_external: set[tuple[EntityType, str]] = set()
+        self._salts = Salts()
 
     # entities
 
@@ -343,25 +344,23 @@ class WriteTransaction:
             "context": context,
             "scopes": scopes,
         }
-        hashed = data
-        personal = None
-        values = personal_values(subject_type, actor, changes, before, after)
-        if values:  # personal values enter the hash as salted commitments
-            personal, commits = seal(values)
-            hashed = substitute(data, commits)
+        # personal values enter the hash as salted commitments
+        personal, (h_actor, h_changes, h_before, h_after) = seal(
+            subject_type, actor, changes, before, after, self._salts
+        )
         digest = event_hash(
             hash_body(
                 org_id=org_id,
                 seq=seq,
                 occurred_at=new.occurred_at,
                 recorded_at=now,
-                actor=hashed["actor"],
+                actor=h_actor,
                 action=new.action._value_,
                 subject_type=subject_type,
                 subject_id=new.subject_id,
-                changes=hashed["changes"],
-                before=hashed["before"],
-                after=hashed["after"],
+                changes=h_changes,
+                before=h_before,
+                after=h_after,
                 context=context,
                 scopes=scopes,
                 idempotency_key=key,
@@ -409,7 +408,7 @@ class WriteTransaction:
             prev_hash=prev_hash,
             hash=digest,
             schema_version=SCHEMA_VERSION,
-            personal=personal,
+            personal=personal or None,
         )
         if key:
             self._pending_keys[key] = event
