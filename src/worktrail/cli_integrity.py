@@ -331,7 +331,7 @@ def write_bundle(store: Any, settings: Any, org_id: int, query: Any, out: Any) -
     issued now (or the latest one, where this process cannot sign), the events it covers
     and the subtree hashes that prove them. How many events it holds."""
     from .chain import canonical_bytes
-    from .integrity.bundle import event_line, header, trailer
+    from .integrity.bundle import disclosure_line, event_line, header, trailer
     from .integrity.checkpoint import Checkpoint
     from .integrity.events import UnreadableEvent, stored_body
     from .integrity.multiproof import needed
@@ -359,6 +359,9 @@ def write_bundle(store: Any, settings: Any, org_id: int, query: Any, out: Any) -
             except UnreadableEvent as exc:
                 raise WorktrailError(f"event seq {event.seq}: {exc}") from exc
             out.write(event_line(event.hash, canonical))
+            if event.personal:
+                personal = orjson.loads(event.personal)
+                out.write(disclosure_line(orjson.loads(event.data), personal))
             if runs and runs[-1][1] == event.seq - 1:
                 runs[-1][1] = event.seq
             else:

@@ -4,7 +4,9 @@ file that is checked with nothing but the file and the log's verifier key
 
     {"worktrail_bundle": 1, "origin": "...", "tree_size": N, "checkpoint": "<signed note>"}
     {"hash":"<64 hex>","event":<the event's hashed body, canonical JSON>}   one per event,
-    ...                                                                      by seq
+    {"personal":{"<pointer>":["<value>","<salt>"],...}}                     by seq, each with
+    ...                                                                      its readable
+                                                                             personal values
     {"events": K, "nodes": [[level, index, "<base64>"], ...]}
 
 The event lines are written so that the canonical bytes whose SHA-256 is the event's hash
@@ -27,10 +29,11 @@ from typing import Any
 import orjson
 
 from .checkpoint import Checkpoint, open_checkpoint
+from .commitments import value_at
 from .merkle import NodeId, ProofError
 from .multiproof import root_from_known
 from .note import NoteError, VerifierKey
-from .scan import INFIX, PREFIX, Chunk, scan_range
+from .scan import DISCLOSURE, INFIX, PREFIX, Chunk, scan_range
 
 FORMAT_VERSION = 1
 
@@ -52,6 +55,20 @@ def header(checkpoint: Checkpoint, note: str) -> bytes:
 def event_line(event_hash: str, canonical: bytes) -> bytes:
     """The line of one event: its hash, and its canonical hashed body as a slice."""
     return PREFIX + event_hash.encode() + INFIX + canonical + b"}\n"
+
+
+def disclosure_line(document: dict[str, Any], personal: dict[str, Any] | None) -> bytes:
+    """The line after an event's that gives its personal values that are not erased, each
+    with its salt, so that a reader of the bundle can read them and check them against
+    the commitments the hash covers (nothing when there are none)."""
+    if not personal:
+        return b""
+    pairs = {
+        pointer: [value_at(document, pointer), salt]
+        for pointer, salt in personal.items()
+        if isinstance(salt, str)
+    }
+    return orjson.dumps({"personal": pairs}) + b"\n" if pairs else b""
 
 
 def trailer(count: int, nodes: dict[NodeId, bytes]) -> bytes:
@@ -107,12 +124,19 @@ def _given(trail: dict[str, Any]) -> dict[NodeId, bytes]:
 
 
 def _spans(path: Path, begin: int, end: int, jobs: int) -> list[tuple[int, int]]:
-    """`jobs` byte ranges of [begin, end), each made of whole lines."""
+    """`jobs` byte ranges of [begin, end), each made of whole lines, an event's personal
+    values in the range of the event."""
     cuts = [begin]
     with path.open("rb") as f:
         for j in range(1, jobs):
             f.seek(max(begin + (end - begin) * j // jobs, cuts[-1]))
             f.readline()
+            at = f.tell()
+            if f.read(len(DISCLOSURE)) == DISCLOSURE:  # it stays with its event
+                f.seek(at)
+                f.readline()
+            else:
+                f.seek(at)
             cuts.append(min(f.tell(), end))
     cuts.append(end)
     return [(a, b) for a, b in pairwise(cuts) if b > a]

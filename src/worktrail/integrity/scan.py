@@ -15,6 +15,9 @@ import mmap
 from binascii import hexlify
 from dataclasses import dataclass, field
 
+import orjson
+
+from .commitments import BadCommitment, committed, substitute, value_at
 from .multiproof import compact_range
 
 HASH_START, HASH_END, BODY_START = 9, 73, 83  # an event line's parts
@@ -23,6 +26,7 @@ INFIX = b'","event":'
 SEQ_KEY = b',"seq":'
 PREV_KEY = b'"prev_hash":"'
 GENESIS = b"0" * 64  # the prev_hash of seq 1
+DISCLOSURE = b'{"personal":'  # a line of an event's personal values, after the event
 
 
 @dataclass
@@ -89,10 +93,17 @@ def _scan_lines(
         state.run,
     )
     count = chunk.count
+    body: tuple[int, int] | None = None  # where the last event line's body is
     while pos < stop:
         eol = block.find(b"\n", pos, stop)
         if eol < 0:
             eol = stop  # the last line of the range, cut short of its newline
+        if block[pos : pos + 12] == DISCLOSURE:
+            if body is None:
+                raise _Broken(f"after event seq {last_seq}: personal values without their event")
+            check_disclosure(view[body[0] : body[1]], view[pos:eol], last_seq)
+            pos = eol + 1
+            continue
         if (
             block[pos : pos + HASH_START] != PREFIX
             or block[pos + HASH_END : pos + BODY_START] != INFIX
@@ -125,6 +136,7 @@ def _scan_lines(
         run.append(hashed.digest())
         count += 1
         last_seq, last_hash = seq, claimed
+        body = (pos + BODY_START, eol - 1)
         pos = eol + 1
     chunk.count = count
     state.last_seq, state.last_hash, state.run_first, state.run = (
@@ -133,3 +145,25 @@ def _scan_lines(
         run_first,
         run,
     )
+
+
+def check_disclosure(body: memoryview, line: memoryview, seq: int) -> None:
+    """A line of personal values, `{"personal": {pointer: [value, salt], …}}`, held to the
+    commitments of its event's hashed body: each value with its salt must make the
+    commitment at its pointer."""
+    try:
+        hashed = orjson.loads(body)
+        disclosed = orjson.loads(line)["personal"]
+        readable = {p: v for p, (v, _) in disclosed.items()}
+        salts = {p: salt for p, (_, salt) in disclosed.items()}
+        for pointer, salt in salts.items():
+            if not isinstance(salt, str):
+                raise BadCommitment(f"{pointer} is not a [value, salt] pair")
+        expected = committed(substitute(hashed, readable), salts)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise _Broken(f"event seq {seq}: its personal values are not readable: {exc}")
+    for pointer in readable:
+        if value_at(expected, pointer) != value_at(hashed, pointer):
+            raise _Broken(
+                f"event seq {seq}: its personal value at {pointer} is not the one its hash covers"
+            )
