@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from worktrail.chain import event_hash
 from worktrail.cli import app
 from worktrail.integrity.bundle import verify_bundle
+from worktrail.integrity.events import rendered_body
 from worktrail.integrity.note import parse_verifier_keys
 from worktrail.verify import verify_chain
 
 from .conftest import Org, Tree
 from .shapes import assert_error
-from .tamper import sql
+from .tamper import rebuild, sql
 from .test_asana import follow, subscribe
 from .test_bundle import export, keys_of, offline
 from .test_huddle import audits
@@ -272,3 +274,33 @@ def test_the_cli_erases_after_asking(database_url: str, org: Org, tree: Tree) ->
     assert done.exit_code == 0, done.output
     assert "events redacted" in done.output
     assert_forgotten(json.dumps(all_events(org)), person)
+
+
+def test_events_of_version_1_are_left_as_they_were_and_counted(org: Org, tree: Tree) -> None:
+    person = grace(org, tree)
+    last_words = org.client.post(
+        "/api/v1/comments",
+        json={"task": person.task, "text": "LEGACY-words"},
+        headers=as_(person.token),
+    )
+    assert last_words.status_code == 201
+    last = all_events(org)[-1]
+    legacy = {**last, "schema_version": 1}
+    legacy.pop("personal")
+    digest = event_hash(rendered_body(legacy))
+    sql(
+        org.store,
+        "UPDATE events SET schema_version = 1, personal = NULL, hash = :h "
+        "WHERE org_id = :o AND seq = :s",
+        h=digest,
+        o=org.id,
+        s=last["seq"],
+    )
+    sql(org.store, "UPDATE orgs SET last_hash = :h WHERE id = :o", h=digest, o=org.id)
+    rebuild(org.store, org.id)
+    sql(org.store, "DELETE FROM checkpoints WHERE org_id = :o", o=org.id)
+    summary = erase(org, person.id).json()["data"]
+    assert summary["legacy_events_kept"] == 1 and summary["events_redacted"] == 5
+    kept = org.get(f"/api/v1/events/{last['id']}").json()
+    assert kept["after"]["text"] == "LEGACY-words" and kept["actor"]["name"] == "Grace Hopper"
+    assert verify_chain(org.store, org.id).ok
