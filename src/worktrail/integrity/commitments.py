@@ -11,10 +11,10 @@ or the commitment object itself once the value was erased (the event then shows
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
-from binascii import b2a_base64
+from binascii import a2b_base64, b2a_base64
+from functools import lru_cache
 from typing import Any
 
 from ..chain import canonical_bytes
@@ -39,8 +39,13 @@ def b64url(raw: bytes) -> str:
     return b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of base64url text, padded or not; ValueError if it is not base64url."""
+    padded = text.encode().translate(_FROM_URLSAFE) + b"=" * (-len(text) % 4)
+    return a2b_base64(padded, strict_mode=True)
 
 
 def commitment(salt: bytes, value: Any) -> str:
@@ -149,14 +154,17 @@ def seal(
     return personal, (actor, changes, before, after)
 
 
-def _parts(pointer: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def _parts(pointer: str) -> tuple[str, ...]:
+    """The reference tokens of a JSON pointer (the same few pointers recur event after
+    event: /actor/name, /after/notes, …)."""
     if not pointer.startswith("/"):
         raise BadCommitment(f"{pointer!r} is not a JSON pointer")
-    return [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
 
 
 def _step(node: Any, part: str, pointer: str) -> Any:
-    if isinstance(node, dict) and part in node:
+    if type(node) is dict and part in node:
         return node[part]
     if isinstance(node, list) and part.isdigit() and int(part) < len(node):
         return node[int(part)]
