@@ -1,14 +1,13 @@
 """Personal values: what a person may have erased from the history (the right to be
 forgotten), and so what enters an event's hash only as a salted commitment.
 
-| where in an event                           | which values                          |
-|---------------------------------------------|---------------------------------------|
-| `actor` (whoever made the change)           | `name`, `email`                       |
-| a `user` subject's changes, before, after   | `name`, `email`                       |
-| a `comment` subject's changes, before, after| `text`                                |
-| a `task` subject's changes, before, after   | `notes`                               |
-| a `project` subject's changes, before, after| `description`                         |
-| a `workspace` subject's changes, before, after | `description`                      |
+| where in an event                                   | which values    |
+|-----------------------------------------------------|-----------------|
+| `actor` (whoever made the change)                   | `name`, `email` |
+| changes, before, after of a `user`                  | `name`, `email` |
+| changes, before, after of a `comment`               | `text`          |
+| changes, before, after of a `task`                  | `notes`         |
+| changes, before, after of a `project`, `workspace`  | `description`   |
 
 Only string values are personal (an empty description, null, is not). The free text is
 the person's who wrote it: the actor of the event that set the value.

@@ -20,6 +20,7 @@ the erased values. A second erasure finds nothing more to do and records nothing
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -94,7 +95,9 @@ def _subjects(written: Written) -> set[tuple[str, int]]:
     return {(subject_type, subject_id) for subject_type, subject_id, _ in written}
 
 
-def _plan(events: Any, user_id: int, written: Written) -> tuple[dict[int, list[str]], int]:
+def _plan(
+    events: Iterable[ErasableEvent], user_id: int, written: Written
+) -> tuple[dict[int, list[str]], int]:
     """The pointers to erase in each event of version 2, and how many events of version 1
     hold values to erase that cannot be."""
     changes: dict[int, list[str]] = {}
