@@ -131,7 +131,7 @@ class PostgresStore(Store):
             .scalar_subquery()
         )
 
-    def watch_commits(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
+    def _start_watcher(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
         dsn = self.writer.url.set(drivername="postgresql").render_as_string(hide_password=False)
         return CommitWatcher(dsn, listener).close
 

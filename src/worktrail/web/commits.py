@@ -1,37 +1,126 @@
-"""Live feeds wake when this process commits events, instead of waiting for their next
-poll (commits of other processes are seen by polling)."""
+"""Live feeds wake when their organization's history moves on, in this process or any other.
+
+One `CommitHub` per server process hears every commit: this process's own at once
+(Store.add_commit_listener) and every process's through the store's one watcher
+(Store.watch_commits: LISTEN/NOTIFY on PostgreSQL, `PRAGMA data_version` on SQLite). On a
+notice it reads, in one statement, the heads of the organizations its feeds follow, and
+wakes only the feeds of those whose head moved: a thousand idle feeds cost one small query
+per commit, not a thousand.
+
+A notice is a hint: feeds still look by themselves every `live_poll_seconds`, so a lost
+notice (a database restart) makes a feed slower, never wrong.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import threading
+from collections.abc import Callable
 
+from anyio import to_thread
 from fastapi import Request
 
+from ..errors import WorktrailError
 from .services import services_of
 
+log = logging.getLogger("worktrail.web")
 
-class CommitSignal:
-    """Wakes live feeds when this process commits events (other processes: by polling)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.event = asyncio.Event()
-
-    def notify(self, _org_id: int) -> None:
-        # called from writer threads
-        self.loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        self.event.set()
-        self.event = asyncio.Event()
+Listener = Callable[[int], None]
 
 
-async def wait_for_commit(request: Request, timeout: float) -> None:
-    state = request.app.state
-    signal: CommitSignal | None = getattr(state, "commit_signal", None)
-    if signal is None:
-        signal = state.commit_signal = CommitSignal(asyncio.get_running_loop())
-        services_of(request).store.add_commit_listener(signal.notify)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(signal.event.wait(), timeout)
+class CommitHub:
+    """Heads of the organizations live feeds follow, kept current by commit notices."""
+
+    def __init__(
+        self, heads: Callable[[list[int]], dict[int, int]], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._read_heads = heads
+        self._loop = loop
+        self._started = threading.Lock()
+        self._heads: dict[int, int] = {}  # organization -> last seq seen
+        self._moved: dict[int, asyncio.Event] = {}  # set (and replaced) when a head moves
+        self._stale: set[int] = set()
+        self._refreshing: asyncio.Task[None] | None = None
+        self.stop: Callable[[], None] = lambda: None
+
+    def start(self, subscribe: Callable[[Listener], Callable[[], None] | None]) -> None:
+        """Listen through `subscribe` (each of the store's ways to hear commits), once;
+        from any thread."""
+        with self._started:
+            if self.listening:
+                return
+            self.listening = True
+            stop = subscribe(self.notify)
+            self.stop = stop if stop is not None else self.stop
+
+    listening = False
+
+    def head(self, org_id: int) -> int:
+        return self._heads.get(org_id, 0)
+
+    def follow(self, org_id: int, head: int) -> None:
+        """Keep `org_id`'s head from now on, starting from `head` (read by the caller); in
+        the hub's event loop."""
+        if head > self._heads.get(org_id, -1):
+            self._heads[org_id] = head
+        self._moved.setdefault(org_id, asyncio.Event())
+
+    async def wait(self, org_id: int, position: int, timeout: float) -> None:
+        """Until `org_id`'s head is past `position`, or `timeout` seconds."""
+        if self._heads.get(org_id, 0) > position:
+            return
+        moved = self._moved.setdefault(org_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(moved.wait(), timeout)
+
+    def notify(self, org_id: int) -> None:
+        """A commit of `org_id` (0: of some organization); called from any thread."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._mark, org_id)
+
+    def _mark(self, org_id: int) -> None:
+        if org_id == 0:
+            self._stale.update(self._heads)
+        elif org_id in self._heads:
+            self._stale.add(org_id)
+        if self._stale and self._refreshing is None:
+            self._refreshing = asyncio.create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        """Read the stale heads (notices that arrive meanwhile are read in the next round)
+        and wake the feeds of those that moved."""
+        try:
+            while self._stale:
+                orgs, self._stale = sorted(self._stale), set()
+                try:
+                    heads = await to_thread.run_sync(self._read_heads, orgs)
+                except WorktrailError:
+                    return  # the database is away: feeds poll, and say so themselves
+                for org_id, head in heads.items():
+                    if head > self._heads.get(org_id, 0):
+                        self._heads[org_id] = head
+                        moved = self._moved.pop(org_id, None)
+                        self._moved[org_id] = asyncio.Event()
+                        if moved is not None:
+                            moved.set()
+        except Exception:
+            log.exception("reading the heads of live feeds failed")
+        finally:
+            self._refreshing = None
+
+
+def commit_hub(request: Request) -> CommitHub:
+    """This process's hub (made with the app, web/app.py), listening from the first live
+    feed on; from any thread."""
+    hub: CommitHub = request.app.state.commit_hub
+    if not hub.listening:
+        store = services_of(request).store
+
+        def subscribe(listener: Listener) -> Callable[[], None] | None:
+            store.add_commit_listener(listener)  # this process: at once, with its org
+            return store.watch_commits(listener)  # every process
+
+        hub.start(subscribe)
+    return hub

@@ -3,9 +3,10 @@ they commit. The native stream (api/stream.py) and the UI's live timeline share 
 each renders an event its own way.
 
 Every message's id is a cursor, so a reconnecting EventSource resumes (its Last-Event-ID)
-where it left off. The feed wakes at once on this process's commits (web/commits.py) and
-polls for other processes'. While the database is away it stays open and resumes by itself,
-where a reconnecting browser would meet a 503, after which its EventSource gives up.
+where it left off. The feed wakes when its organization's head moves, on a commit of any
+process (web/commits.py), and looks by itself every `live_poll_seconds` in case a notice
+was lost. While the database is away it stays open and resumes by itself, where a
+reconnecting browser would meet a 503, after which its EventSource gives up.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from .. import metrics
 from ..errors import RETRY_AFTER_SECONDS, StoreError
 from ..model import Event, EventQuery
 from ..query import CursorCodec, EventPage, Reader, encode_position
-from .commits import wait_for_commit
+from .commits import commit_hub
+from .services import services_of
 
-POLL_SECONDS = 1.0  # fallback for commits made by other processes
 HEARTBEAT_SECONDS = 15.0
 
 # An event as the data of one message (it may hold line breaks: each line becomes a
@@ -43,11 +44,17 @@ def event_feed(
 ) -> StreamingResponse:
     """The feed of `query` (ascending) after `position`, each event rendered by `render`."""
 
+    hub = commit_hub(request)
+    poll = float(max(1, services_of(request).settings.live_poll_seconds))
+
     async def messages() -> AsyncIterator[bytes]:
         nonlocal position
+        hub.follow(reader.org_id, position)
         yield b": connected\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
+            # every event up to the head seen now is in the page's snapshot
+            head = hub.head(reader.org_id)
             page = await _next_page(reader, replace(query, after_seq=position))
             events = page.events if page is not None else []
             for event in events:
@@ -62,7 +69,9 @@ def event_feed(
             if page is None:
                 await asyncio.sleep(RETRY_AFTER_SECONDS)
             elif not page.has_more:
-                await wait_for_commit(request, POLL_SECONDS)
+                # what the query does not select up to `head` is behind it, not owed
+                position = max(position, head)
+                await hub.wait(reader.org_id, position, poll)
 
     return StreamingResponse(
         _counted(messages()),
