@@ -4,8 +4,9 @@ One `CommitHub` per server process hears every commit: this process's own at onc
 (Store.add_commit_listener) and every process's through the store's one watcher
 (Store.watch_commits: LISTEN/NOTIFY on PostgreSQL, `PRAGMA data_version` on SQLite). On a
 notice it reads, in one statement, the heads of the organizations its feeds follow, and
-wakes only the feeds of those whose head moved: a thousand idle feeds cost one small query
-per commit, not a thousand.
+wakes only the feeds of those whose head moved; the feeds that then ask for the same page
+(the same filters, visibility and position) share one read of it. A thousand feeds of one
+organization cost two small queries per commit, not a thousand.
 
 A notice is a hint: feeds still look by themselves every `live_poll_seconds`, so a lost
 notice (a database restart) makes a feed slower, never wrong.
@@ -17,17 +18,21 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 from anyio import to_thread
 from fastapi import Request
 
 from ..errors import WorktrailError
+from ..model import Event, EventQuery
+from ..query import EventPage, Reader
 from .services import services_of
 
 log = logging.getLogger("worktrail.web")
 
 Listener = Callable[[int], None]
+MESSAGES = 4096  # rendered messages kept for the feeds that send the same
 
 
 class CommitHub:
@@ -43,6 +48,8 @@ class CommitHub:
         self._moved: dict[int, asyncio.Event] = {}  # set (and replaced) when a head moves
         self._stale: set[int] = set()
         self._refreshing: asyncio.Task[None] | None = None
+        self._reads: dict[EventQuery, asyncio.Future[EventPage[Event]]] = {}
+        self._messages: OrderedDict[Hashable, bytes] = OrderedDict()
         self.stop: Callable[[], None] = lambda: None
 
     def start(self, subscribe: Callable[[Listener], Callable[[], None] | None]) -> None:
@@ -74,6 +81,28 @@ class CommitHub:
         moved = self._moved.setdefault(org_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(moved.wait(), timeout)
+
+    async def page(self, reader: Reader, query: EventQuery) -> EventPage[Event]:
+        """`reader.page(query)`, read once for all the feeds that ask the same at once (the
+        same filters, visibility and position: every feed of an organization's whole
+        history, woken by the same commit)."""
+        key = reader.authorized(query)
+        shared = self._reads.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(to_thread.run_sync(reader.page, query))
+            self._reads[key] = shared
+            shared.add_done_callback(lambda _done: self._reads.pop(key, None))
+        return await asyncio.shield(shared)  # a feed that leaves does not cancel the rest
+
+    def message(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        """The message `key` names, built once for every feed that sends it (the most
+        recent MESSAGES kept)."""
+        message = self._messages.get(key)
+        if message is None:
+            message = self._messages[key] = build()
+            if len(self._messages) > MESSAGES:
+                self._messages.popitem(last=False)
+        return message
 
     def notify(self, org_id: int) -> None:
         """A commit of `org_id` (0: of some organization); called from any thread."""

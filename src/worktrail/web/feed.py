@@ -15,8 +15,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from functools import partial
 
-from anyio import to_thread
 from fastapi import Request
 from starlette.responses import StreamingResponse
 
@@ -24,7 +24,7 @@ from .. import metrics
 from ..errors import RETRY_AFTER_SECONDS, StoreError
 from ..model import Event, EventQuery
 from ..query import CursorCodec, EventPage, Reader, encode_position
-from .commits import commit_hub
+from .commits import CommitHub, commit_hub
 from .services import services_of
 
 HEARTBEAT_SECONDS = 15.0
@@ -41,11 +41,19 @@ def event_feed(
     position: int,
     cursors: CursorCodec,
     render: RenderEvent,
+    shared: str | None = None,
 ) -> StreamingResponse:
-    """The feed of `query` (ascending) after `position`, each event rendered by `render`."""
+    """The feed of `query` (ascending) after `position`, each event rendered by `render`.
+    `shared` names a rendering that depends on nothing but the event: the feeds of the
+    same query and visibility then build each message once between them."""
 
     hub = commit_hub(request)
     poll = float(max(1, services_of(request).settings.live_poll_seconds))
+    same = (shared, replace(reader.authorized(query), after_seq=None)) if shared else None
+
+    def message(event: Event) -> bytes:
+        cursor = encode_position(cursors, query, event.seq)
+        return b"id: " + cursor.encode() + b"\nevent: event\n" + _data(render(event))
 
     async def messages() -> AsyncIterator[bytes]:
         nonlocal position
@@ -55,12 +63,14 @@ def event_feed(
         while not await request.is_disconnected():
             # every event up to the head seen now is in the page's snapshot
             head = hub.head(reader.org_id)
-            page = await _next_page(reader, replace(query, after_seq=position))
+            page = await _next_page(hub, reader, replace(query, after_seq=position))
             events = page.events if page is not None else []
             for event in events:
                 position = event.seq
-                cursor = encode_position(cursors, query, position)
-                yield b"id: " + cursor.encode() + b"\nevent: event\n" + _data(render(event))
+                if same is None:
+                    yield message(event)
+                else:
+                    yield hub.message((same, event.seq), partial(message, event))
             if events:
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
@@ -94,10 +104,10 @@ def _data(body: bytes) -> bytes:
     return b"".join(b"data: " + line + b"\n" for line in body.split(b"\n")) + b"\n"
 
 
-async def _next_page(reader: Reader, query: EventQuery) -> EventPage[Event] | None:
+async def _next_page(hub: CommitHub, reader: Reader, query: EventQuery) -> EventPage[Event] | None:
     """The feed's next page, or None while the database is away (the store has logged
     why)."""
     try:
-        return await to_thread.run_sync(reader.page, query)
+        return await hub.page(reader, query)
     except StoreError:
         return None
