@@ -48,7 +48,7 @@ class CommitHub:
         self._moved: dict[int, asyncio.Event] = {}  # set (and replaced) when a head moves
         self._stale: set[int] = set()
         self._refreshing: asyncio.Task[None] | None = None
-        self._reads: dict[EventQuery, asyncio.Future[EventPage[Event]]] = {}
+        self._reads: dict[Hashable, asyncio.Future[EventPage[Event]]] = {}
         self._messages: OrderedDict[Hashable, bytes] = OrderedDict()
         self.stop: Callable[[], None] = lambda: None
 
@@ -80,13 +80,13 @@ class CommitHub:
             return
         moved = self._moved.setdefault(org_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(moved.wait(), timeout)
+            async with asyncio.timeout(timeout):  # no task per wait, unlike wait_for
+                await moved.wait()
 
-    async def page(self, reader: Reader, query: EventQuery) -> EventPage[Event]:
-        """`reader.page(query)`, read once for all the feeds that ask the same at once (the
-        same filters, visibility and position: every feed of an organization's whole
-        history, woken by the same commit)."""
-        key = reader.authorized(query)
+    async def page(self, reader: Reader, query: EventQuery, key: Hashable) -> EventPage[Event]:
+        """`reader.page(query)`, read once for all the feeds that ask the same at once:
+        `key` names the query as the reader may run it (its filters, visibility and
+        position), e.g. every feed of an organization's whole history woken by one commit."""
         shared = self._reads.get(key)
         if shared is None:
             shared = asyncio.ensure_future(to_thread.run_sync(reader.page, query))

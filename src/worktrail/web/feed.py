@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import replace
 from functools import partial
 
@@ -28,6 +28,7 @@ from .commits import CommitHub, commit_hub
 from .services import services_of
 
 HEARTBEAT_SECONDS = 15.0
+DISCONNECT_CHECK_SECONDS = 1.0
 
 # An event as the data of one message (it may hold line breaks: each line becomes a
 # `data:` line, and EventSource joins them again).
@@ -49,7 +50,9 @@ def event_feed(
 
     hub = commit_hub(request)
     poll = float(max(1, services_of(request).settings.live_poll_seconds))
-    same = (shared, replace(reader.authorized(query), after_seq=None)) if shared else None
+    # the query as this reader may run it, but for its position: what feeds share
+    authorized = replace(reader.authorized(query), after_seq=None)
+    same = (shared, authorized) if shared else None
 
     def message(event: Event) -> bytes:
         cursor = encode_position(cursors, query, event.seq)
@@ -60,10 +63,18 @@ def event_feed(
         hub.follow(reader.org_id, position)
         yield b": connected\n\n"
         quiet_since = time.monotonic()
-        while not await request.is_disconnected():
+        look_again = 0.0
+        while True:
+            # a client that left is noticed here at most once a second (and by a send)
+            if time.monotonic() >= look_again:
+                if await request.is_disconnected():
+                    return
+                look_again = time.monotonic() + DISCONNECT_CHECK_SECONDS
             # every event up to the head seen now is in the page's snapshot
             head = hub.head(reader.org_id)
-            page = await _next_page(hub, reader, replace(query, after_seq=position))
+            page = await _next_page(
+                hub, reader, replace(query, after_seq=position), (authorized, position)
+            )
             events = page.events if page is not None else []
             for event in events:
                 position = event.seq
@@ -104,10 +115,12 @@ def _data(body: bytes) -> bytes:
     return b"".join(b"data: " + line + b"\n" for line in body.split(b"\n")) + b"\n"
 
 
-async def _next_page(hub: CommitHub, reader: Reader, query: EventQuery) -> EventPage[Event] | None:
+async def _next_page(
+    hub: CommitHub, reader: Reader, query: EventQuery, key: Hashable
+) -> EventPage[Event] | None:
     """The feed's next page, or None while the database is away (the store has logged
     why)."""
     try:
-        return await hub.page(reader, query)
+        return await hub.page(reader, query, key)
     except StoreError:
         return None
