@@ -64,13 +64,21 @@ def prepare(url: str, orgs: int, writers: int) -> list[tuple[int, int, int]]:
 
 
 def _write(
-    url: str, org_id: int, owner_id: int, task: int, start: Any, until: Any, out: Any
+    url: str,
+    org_id: int,
+    owner_id: int,
+    task: int,
+    ready: Any,
+    start: Any,
+    until: Any,
+    out: Any,
 ) -> None:
     store = open_store(Settings(database_url=url, pool_size=1))
     try:
         user = store.get_entity(org_id, owner_id)
         assert user is not None
         owner, writer = principal_for_user(user), Writer(store)
+        ready.put(True)
         start.wait()
         commits = 0
         while time.time() < until.value:
@@ -83,14 +91,16 @@ def _write(
 
 def commits_per_s(url: str, targets: list[tuple[int, int, int]], seconds: float) -> float:
     context = multiprocessing.get_context("spawn")
-    start, out = context.Event(), context.Queue()
+    ready, start, out = context.Queue(), context.Event(), context.Queue()
     until = context.Value("d", 0.0)
     procs = [
-        context.Process(target=_write, args=(url, *target, start, until, out)) for target in targets
+        context.Process(target=_write, args=(url, *target, ready, start, until, out))
+        for target in targets
     ]
     for p in procs:
         p.start()
-    time.sleep(3)  # every writer connected and warm
+    for _ in procs:  # every writer started, its store open
+        ready.get(timeout=300)
     until.value = time.time() + seconds
     start.set()
     total = sum(int(out.get(timeout=seconds + 120)) for _ in procs)
