@@ -29,6 +29,7 @@ from .dialects import Dialect, load_dialects
 from .store import Store, open_store
 from .ui import install_ui
 from .web import exposition, health
+from .web.commits import CommitHub
 from .web.docs import install_docs
 from .web.exposition import Scrape, metrics_placement, process_stopped, store_probes
 from .web.limits import BodyLimits, RequestLimitsMiddleware
@@ -53,6 +54,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         # SQLiteStore.server_threads).
         threads = settings.threads if settings.threads > 0 else store.server_threads
         to_thread.current_default_thread_limiter().total_tokens = threads
+        # wakes live feeds on every process's commits (web/commits.py)
+        _app.state.commit_hub = CommitHub(store.heads, asyncio.get_running_loop())
         checkpoints = CheckpointWorker(store, app.state.services.notary, settings)
         signing = asyncio.create_task(checkpoints.run()) if checkpoints.enabled else None
         if signing is not None:  # issues checkpoints as they fall due (worker/checkpoints.py)
@@ -75,6 +78,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             checkpoints.stop()
             if signing is not None:
                 await asyncio.wait([signing])
+            await to_thread.run_sync(_app.state.commit_hub.stop)
             process_stopped()
 
     app = SecureApp(

@@ -100,6 +100,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("sync_token_ttl_hours", int, 24, "Lifetime of Asana sync tokens, in hours."),
     Setting(
+        "commit_watch_ms",
+        int,
+        5,
+        "SQLite: milliseconds between checks for other processes' commits, which wake live "
+        "feeds and webhook workers at once (0: they poll every few seconds).",
+    ),
+    Setting(
+        "live_poll_seconds",
+        int,
+        5,
+        "Seconds a live feed waits, when no commit wakes it, before it looks for new events.",
+    ),
+    Setting(
         "webhook_worker",
         int,
         1,
@@ -199,6 +212,8 @@ class Settings:
     auth_failures_per_minute: int = 30
     cors_origins: str = ""
     sync_token_ttl_hours: int = 24
+    commit_watch_ms: int = 5
+    live_poll_seconds: int = 5
     webhook_worker: int = 1
     webhook_timeout_seconds: int = 10
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"

@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
+from ..model import Event
 from ..query import decode_position
 from ..web.deps import ReaderDep, ServicesDep
 from ..web.feed import event_feed
@@ -53,5 +54,10 @@ def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) ->
         query,
         position,
         services.cursors,
-        lambda event: orjson.dumps(event_json(event)),
+        _render,
+        shared="native",
     )
+
+
+def _render(event: Event) -> bytes:
+    return orjson.dumps(event_json(event))

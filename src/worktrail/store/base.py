@@ -12,7 +12,8 @@ lookups.py (entity and token statements), writing.py (the write transaction), se
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from operator import attrgetter
@@ -84,6 +85,9 @@ class Store:
         self.writer, self.reader = self._create_engines(url, settings)
         self._failures = faults.database_errors(self.writer)
         self._commit_listeners: list[Callable[[int], None]] = []
+        self._watchers: list[Callable[[int], None]] = []  # of every process's commits
+        self._watch_lock = threading.Lock()
+        self._stop_watcher: Callable[[], None] | None = None
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
         self._tally_statements = StatementCache(tally_statement)
@@ -100,10 +104,39 @@ class Store:
         self._commit_listeners.append(listener)
 
     def watch_commits(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
-        """Call `listener(org_id)` after commits of every process that appended events,
-        where the database can tell (PostgreSQL's LISTEN/NOTIFY); returns how to stop
-        watching, or None where it cannot (SQLite: other processes are seen by polling).
-        `listener(0)` means: look at every organization (notices may have been missed)."""
+        """Call `listener(org_id)` after commits of every process, this one included, where
+        the database can tell; returns how to stop watching. `listener(0)` means: look at
+        every organization (which one is not known, or notices may have been missed).
+
+        However many listen, a process holds one watcher (`_start_watcher`): on PostgreSQL
+        one LISTENing connection, on SQLite one thread reading `PRAGMA data_version`."""
+        with self._watch_lock:
+            self._watchers.append(listener)
+            if self._stop_watcher is None:
+                self._stop_watcher = self._start_watcher(self._watched)
+            if self._stop_watcher is None:
+                self._watchers.remove(listener)
+                return None
+
+        def unwatch() -> None:
+            stop = None
+            with self._watch_lock:
+                if listener in self._watchers:
+                    self._watchers.remove(listener)
+                if not self._watchers:
+                    stop, self._stop_watcher = self._stop_watcher, None
+            if stop is not None:
+                stop()
+
+        return unwatch
+
+    def _watched(self, org_id: int) -> None:
+        for listener in list(self._watchers):
+            listener(org_id)
+
+    def _start_watcher(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
+        """Start watching every process's commits for `listener`; how to stop, or None
+        where the database cannot tell (then other processes are seen by polling)."""
         return None
 
     def _announce(self, conn: Connection, org_id: int) -> None:
@@ -144,6 +177,11 @@ class Store:
     # -- connections -----------------------------------------------------------------------
 
     def close(self) -> None:
+        with self._watch_lock:
+            stop, self._stop_watcher = self._stop_watcher, None
+            self._watchers.clear()
+        if stop is not None:
+            stop()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
@@ -402,6 +440,17 @@ class Store:
                 )
             ).first()
         return event_from_row(row) if row else None
+
+    def heads(self, org_ids: Iterable[int]) -> dict[int, int]:
+        """The last seq of each of the organizations (those that exist)."""
+        wanted = list(org_ids)
+        if not wanted:
+            return {}
+        with self.read() as conn:
+            rows = conn.execute(
+                select(t.orgs.c.id, t.orgs.c.last_seq).where(t.orgs.c.id.in_(wanted))
+            ).all()
+        return {int(r.id): int(r.last_seq) for r in rows}
 
     def head_seq(self, org_id: int) -> int:
         with self.read() as conn:

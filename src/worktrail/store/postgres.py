@@ -42,18 +42,20 @@ _COPY_ENTITIES = f"COPY entities ({', '.join(ENTITY_INSERT_COLUMNS)}) FROM STDIN
 _COPY_NODES = f"COPY merkle_nodes ({', '.join(NODE_INSERT_COLUMNS)}) FROM STDIN"
 # A batch's lookups by idempotency key and by external id: one probe of the unique index per
 # value (a lateral join), whatever the planner's statistics say. With `IN (...)` a young or
-# unanalyzed table gets a plan that filters all of the organization's rows, per batch.
+# unanalyzed table gets a plan that filters all of the organization's rows, per batch; and
+# without the LIMIT 1 (which the unique index makes redundant to the result, not to the
+# planner) a lateral join still hash-joined every entity of the type once the table grew.
 _EVENTS_BY_KEYS = (
     f"SELECT {', '.join('e.' + c for c in EVENT_READ_NAMES)} "
     "FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL ("
     f"SELECT {', '.join(EVENT_READ_NAMES)} FROM events "
-    "WHERE org_id = %s AND idempotency_key = k.key) AS e"
+    "WHERE org_id = %s AND idempotency_key = k.key LIMIT 1) AS e"
 )
 _ENTITIES_BY_EXTERNAL = (
     f"SELECT {', '.join('e.' + c for c in ENTITY_INSERT_COLUMNS)} "
     "FROM unnest(%s::text[]) AS k(external_id) CROSS JOIN LATERAL ("
     f"SELECT {', '.join(ENTITY_INSERT_COLUMNS)} FROM entities "
-    "WHERE org_id = %s AND type = %s AND external_id = k.external_id) AS e"
+    "WHERE org_id = %s AND type = %s AND external_id = k.external_id LIMIT 1) AS e"
 )
 CONNECT_TIMEOUT = {"connect_timeout": 5}  # seconds
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
@@ -131,7 +133,7 @@ class PostgresStore(Store):
             .scalar_subquery()
         )
 
-    def watch_commits(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
+    def _start_watcher(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
         dsn = self.writer.url.set(drivername="postgresql").render_as_string(hide_password=False)
         return CommitWatcher(dsn, listener).close
 

@@ -5,6 +5,7 @@ read), and a pool of reader connections that never block on the writer."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +25,8 @@ from ..config import Settings
 from ..model import EntityType
 from . import schema as t
 from .base import Store
+from .data_version import DataVersionWatcher
+from .location import sqlite_path
 from .writing import WriteTransaction
 
 # Page cache per connection, in KiB. Readers are many and mostly walk indexes in order, and
@@ -99,6 +102,12 @@ class SQLiteStore(Store):
             .where(w.c.org_id == org_id, w.c.type == EntityType.WORKSPACE.value)
             .scalar_subquery()
         )
+
+    def _start_watcher(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
+        path, every = sqlite_path(self.url), self.settings.commit_watch_ms
+        if path is None or every <= 0:
+            return None
+        return DataVersionWatcher(path, listener, every / 1000).close
 
     def _disk_full(self, error: BaseException) -> bool:
         # SQLITE_FULL, "database or disk is full", in the primary result code
