@@ -12,7 +12,6 @@ lookups.py (entity and token statements), writing.py (the write transaction), se
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -62,6 +61,7 @@ from .rows import (
     org_from_row,
 )
 from .seek import seek_offset
+from .watching import SharedWatcher
 from .webhooks import WebhookStore
 from .writing import WriteTransaction
 
@@ -85,9 +85,7 @@ class Store:
         self.writer, self.reader = self._create_engines(url, settings)
         self._failures = faults.database_errors(self.writer)
         self._commit_listeners: list[Callable[[int], None]] = []
-        self._watchers: list[Callable[[int], None]] = []  # of every process's commits
-        self._watch_lock = threading.Lock()
-        self._stop_watcher: Callable[[], None] | None = None
+        self._watcher = SharedWatcher(self._start_watcher)  # of every process's commits
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
         self._tally_statements = StatementCache(tally_statement)
@@ -110,29 +108,7 @@ class Store:
 
         However many listen, a process holds one watcher (`_start_watcher`): on PostgreSQL
         one LISTENing connection, on SQLite one thread reading `PRAGMA data_version`."""
-        with self._watch_lock:
-            self._watchers.append(listener)
-            if self._stop_watcher is None:
-                self._stop_watcher = self._start_watcher(self._watched)
-            if self._stop_watcher is None:
-                self._watchers.remove(listener)
-                return None
-
-        def unwatch() -> None:
-            stop = None
-            with self._watch_lock:
-                if listener in self._watchers:
-                    self._watchers.remove(listener)
-                if not self._watchers:
-                    stop, self._stop_watcher = self._stop_watcher, None
-            if stop is not None:
-                stop()
-
-        return unwatch
-
-    def _watched(self, org_id: int) -> None:
-        for listener in list(self._watchers):
-            listener(org_id)
+        return self._watcher.add(listener)
 
     def _start_watcher(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
         """Start watching every process's commits for `listener`; how to stop, or None
@@ -177,11 +153,7 @@ class Store:
     # -- connections -----------------------------------------------------------------------
 
     def close(self) -> None:
-        with self._watch_lock:
-            stop, self._stop_watcher = self._stop_watcher, None
-            self._watchers.clear()
-        if stop is not None:
-            stop()
+        self._watcher.close()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
