@@ -12,7 +12,17 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from . import __version__
-from .api import entities, events, ingest, integrity, organization, stream, tokens, webhooks
+from .api import (
+    entities,
+    events,
+    ingest,
+    integrity,
+    organization,
+    retention,
+    stream,
+    tokens,
+    webhooks,
+)
 from .config import Settings
 from .dialects import Dialect, load_dialects
 from .store import Store, open_store
@@ -26,7 +36,7 @@ from .web.openapi import BEARER, BEARER_SCHEMES, install_openapi
 from .web.problems import install_problem_handlers
 from .web.security import SecureApp, install_cors
 from .web.services import Services
-from .worker import CheckpointWorker, build_worker
+from .worker import CheckpointWorker, RetentionWorker, build_worker
 
 log = logging.getLogger("worktrail")
 
@@ -47,6 +57,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         if signing is not None:  # issues checkpoints as they fall due (worker/checkpoints.py)
             signing.add_done_callback(_report_stopped)
             _app.state.workers["checkpoint_worker"] = signing
+        expiry = RetentionWorker(store, settings)  # each organization's retention policy
+        expiring = asyncio.create_task(expiry.run()) if expiry.enabled else None
+        if expiring is not None:
+            expiring.add_done_callback(_report_stopped)
+            _app.state.workers["retention_worker"] = expiring
         try:
             if not settings.webhook_worker:
                 yield
@@ -62,8 +77,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 await asyncio.wait([running])  # one that failed was logged
         finally:
             checkpoints.stop()
-            if signing is not None:
-                await asyncio.wait([signing])
+            expiry.stop()
+            stopping = [task for task in (signing, expiring) if task is not None]
+            if stopping:
+                await asyncio.wait(stopping)
             process_stopped()
 
     app = SecureApp(
@@ -88,6 +105,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(entities.router)
     app.include_router(organization.router)
+    app.include_router(retention.router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
     app.include_router(integrity.router)

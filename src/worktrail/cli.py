@@ -20,6 +20,7 @@ from .cli_doctor import doctor
 from .cli_export import export
 from .cli_integrity import integrity_app, verify, witness
 from .cli_ops import backup, restore, server_runtime
+from .cli_retention import retention_app
 from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
 from .cli_store import open_store as _store
 from .cli_store import pick_org as _org
@@ -46,6 +47,7 @@ app.command()(worker)
 app.command()(verify)
 app.command()(witness)
 app.add_typer(integrity_app, name="integrity")
+app.add_typer(retention_app, name="retention")
 app.command()(backup)
 app.command()(restore)
 app.command()(doctor)

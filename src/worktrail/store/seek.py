@@ -143,10 +143,17 @@ def kth_seq(conn: Connection, q: EventQuery, k: int) -> int | None:
     return left
 
 
+def _pruned(conn: Connection, org_id: int) -> bool:
+    """Whether retention removed events of the organization: its seqs have gaps then, and
+    the scope ranks count events that are gone, so the database skips instead."""
+    r = t.pruned_ranges.c
+    return conn.scalar(select(r.first_seq).where(r.org_id == org_id).limit(1)) is not None
+
+
 def seek_offset(conn: Connection, q: EventQuery) -> EventQuery | None:
     """The query with its offset turned into a position (None: the offset is past its end);
     the query itself when its filters need the database to skip."""
-    if not seekable(q):
+    if not seekable(q) or _pruned(conn, q.org_id):
         return q
     position = kth_seq(conn, q, q.offset)
     if position is None:

@@ -1,0 +1,279 @@
+"""Retention in the store: expired events removed in batches, legal holds respected, and
+what was removed recorded as pruned runs of seqs (`Store.retention`).
+
+An event expires when it was recorded before its cutoff (the organization's, or its
+subject type's) and no legal hold holds it (`held`, the one place that decides). Each
+batch is one short transaction: it locks the organization's head row (so runs of one
+organization never interleave; appends wait for one batch at most), reads up to BATCH
+events past the pruned prefix, deletes the expired ones with their scope rows, and grows
+the pruned runs (schema.pruned_ranges). The Merkle tree's nodes and the checkpoints are
+kept: proofs of the events that remain, and between checkpoints, still verify. A database
+may remove whole partitions first (`drop_expired_partitions`, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import Connection, delete, func, select, tuple_
+
+from ..diff import now_micros
+from ..model import Cutoffs, EntityType, PrunedRange, RetentionReport
+from . import schema as t
+
+if TYPE_CHECKING:
+    from .base import Store
+
+BATCH = 5_000  # events read, and at most deleted, per transaction
+LEGAL_HOLD = "legal_hold"  # the entity type of a legal hold
+
+_e, _s, _r, _o = t.events.c, t.event_scopes.c, t.pruned_ranges.c, t.orgs.c
+Progress = Callable[[int, int], None]  # (events looked at, events in all)
+
+
+@dataclass(frozen=True)
+class Holds:
+    """The legal holds of an organization: all of it, or these scopes."""
+
+    everything: bool
+    scopes: frozenset[tuple[str, int]]
+
+    def __bool__(self) -> bool:
+        return self.everything or bool(self.scopes)
+
+
+class RetentionStore:
+    """Expiry of one store's events."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # -- legal holds ------------------------------------------------------------------------
+
+    def holds(self, conn: Connection, org_id: int) -> Holds:
+        """The organization's active legal holds: entities of type legal_hold, not deleted,
+        whose state names {"scope_type", "scope_id"}."""
+        c = t.entities.c
+        rows = conn.execute(
+            select(c.state).where(c.org_id == org_id, c.type == LEGAL_HOLD, c.deleted.is_(False))
+        ).all()
+        scopes: set[tuple[str, int]] = set()
+        everything = False
+        for (raw,) in rows:
+            state = orjson.loads(raw)
+            kind, ident = state.get("scope_type"), state.get("scope_id")
+            if kind == EntityType.ORGANIZATION.value:
+                everything = True
+            elif isinstance(kind, str) and isinstance(ident, int):
+                scopes.add((kind, ident))
+        return Holds(everything, frozenset(scopes))
+
+    def held(self, conn: Connection, org_id: int, first: int, last: int, holds: Holds) -> set[int]:
+        """The seqs from `first` to `last` that a legal hold holds: every one under an
+        organization hold; else those with a held (scope_type, scope_id) among their scope
+        rows. The one place that decides: nothing is removed without asking it (seqs that
+        hold no event may be among those answered)."""
+        if holds.everything:
+            return set(range(first, last + 1))
+        if not holds.scopes or last < first:
+            return set()
+        stmt = select(_s.seq).where(
+            _s.org_id == org_id,
+            tuple_(_s.scope_type, _s.scope_id).in_(sorted(holds.scopes)),
+            _s.seq.between(first, last),
+        )
+        return {int(seq) for (seq,) in conn.execute(stmt)}
+
+    # -- what was pruned --------------------------------------------------------------------
+
+    def ranges(self, org_id: int) -> list[PrunedRange]:
+        """The organization's pruned runs, by seq."""
+        with self._store.read() as conn:
+            return _ranges(conn, org_id, None)
+
+    def pruned_through(self, org_id: int) -> int:
+        """Every event up to this seq was removed (0: none)."""
+        with self._store.read() as conn:
+            value = conn.scalar(select(_r.last_seq).where(_r.org_id == org_id, _r.first_seq == 1))
+        return int(value or 0)
+
+    def position_pruned(
+        self, org_id: int, position: int, ascending: bool = True, issued_at: int | None = None
+    ) -> PrunedRange | None:
+        """The pruned run that a client positioned at `position` (it has seen the events up to
+        it, ascending; down to it, descending) would skip, if any: one the position is inside
+        of (some seqs past it in the reading direction gone); or, given when the position was
+        handed out (microseconds), any run in the reading direction pruned since."""
+        if position <= 0:
+            return None
+        with self._store.read() as conn:
+            if ascending:
+                inside = (_r.first_seq <= position) & (_r.last_seq > position)
+                ahead = _r.last_seq > position
+            else:
+                inside = (_r.first_seq < position) & (_r.last_seq >= position)
+                ahead = _r.first_seq < position
+            cond = inside if issued_at is None else inside | (ahead & (_r.pruned_at >= issued_at))
+            found = _ranges(conn, org_id, cond)
+        return found[0] if found else None
+
+    def pruned_since(self, org_id: int, recorded_from: int) -> PrunedRange | None:
+        """A pruned run holding events recorded at or after `recorded_from`: a time window
+        from then on is missing them."""
+        with self._store.read() as conn:
+            found = _ranges(conn, org_id, _r.last_recorded >= recorded_from)
+        return found[-1] if found else None
+
+    # -- expiry -----------------------------------------------------------------------------
+
+    def drop_expired_partitions(
+        self, cutoffs: Mapping[int, Cutoffs]
+    ) -> dict[int, tuple[int, list[str]]]:
+        """Remove whole partitions whose every event is expired for its organization (by
+        `cutoffs`, organization → cutoffs; an organization without is kept forever) and held
+        by no legal hold, recording what went as pruned runs: per organization, how many
+        events went and in which partitions. Nothing where the tables are not partitioned."""
+        return {}
+
+    def expire(
+        self,
+        org_id: int,
+        cutoffs: Cutoffs,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        batch: int = BATCH,
+    ) -> RetentionReport:
+        """Remove the organization's expired events that no hold holds, BATCH a
+        transaction; with dry_run, only count them."""
+        latest = cutoffs.latest()
+        if latest is None:
+            return RetentionReport(org_id, pruned_through=self.pruned_through(org_id))
+        with self._store.read() as conn:
+            low = int(
+                conn.scalar(select(_r.last_seq).where(_r.org_id == org_id, _r.first_seq == 1)) or 0
+            )
+            high = conn.scalar(
+                select(func.max(_e.seq)).where(_e.org_id == org_id, _e.recorded_at < latest)
+            )
+        high = int(high or 0)
+        expired = held = 0
+        position = low
+        while position < high:
+            with self._store.read() if dry_run else self._store.write_connection() as conn:
+                if not dry_run:
+                    conn.execute(select(_o.id).where(_o.id == org_id).with_for_update())
+                rows = conn.execute(
+                    select(_e.seq, _e.subject_type, _e.recorded_at, _e.hash, _e.data)
+                    .where(_e.org_id == org_id, _e.seq > position, _e.seq <= high)
+                    .order_by(_e.seq)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    break
+                due = [r for r in rows if r.recorded_at < (cutoffs.of(r.subject_type) or 0)]
+                holds = self.holds(conn, org_id)
+                kept = self.held(conn, org_id, rows[0].seq, rows[-1].seq, holds) if due else set()
+                gone = [r for r in due if r.seq not in kept]
+                held += len(due) - len(gone)
+                expired += len(gone)
+                if gone and not dry_run:
+                    self._remove(conn, org_id, gone)
+                    _record_runs(conn, org_id, gone, now_micros())
+            position = int(rows[-1].seq)
+            if progress:
+                progress(position - low, high - low)
+        through = self.pruned_through(org_id)
+        if expired and not dry_run:
+            self._forget_deliveries(org_id, through)
+        return RetentionReport(org_id, expired, held, through, dry_run=dry_run)
+
+    def _remove(self, conn: Connection, org_id: int, rows: Sequence[Any]) -> None:
+        """Delete these events and their scope rows (by primary key: each event's document
+        names its scopes)."""
+        scope_keys = [
+            (kind, int(ident), row.seq)
+            for row in rows
+            for kind, _, ident in (s.partition(":") for s in orjson.loads(row.data)["scopes"])
+        ]
+        for chunk in _chunks(scope_keys, 300):
+            conn.execute(
+                delete(t.event_scopes).where(
+                    _s.org_id == org_id,
+                    tuple_(_s.scope_type, _s.scope_id, _s.seq).in_(chunk),
+                )
+            )
+        seqs = [row.seq for row in rows]
+        for chunk_seqs in _chunks(seqs, 900):
+            conn.execute(delete(t.events).where(_e.org_id == org_id, _e.seq.in_(chunk_seqs)))
+        self.forget_keys(conn, org_id, seqs)
+
+    def forget_keys(self, conn: Connection, org_id: int, seqs: Sequence[int]) -> None:
+        """The idempotency keys of removed events, where they are kept apart from the events
+        (nothing here: a column of the event)."""
+
+    def _forget_deliveries(self, org_id: int, through: int) -> None:
+        """Webhook messages and attempts of the pruned prefix: their events are gone."""
+        if not through:
+            return
+        with self._store.write_connection() as conn:
+            for table in (t.webhook_messages, t.webhook_attempts):
+                conn.execute(delete(table).where(table.c.org_id == org_id, table.c.seq <= through))
+
+
+def _ranges(conn: Connection, org_id: int, cond: Any) -> list[PrunedRange]:
+    stmt = select(t.pruned_ranges).where(_r.org_id == org_id).order_by(_r.first_seq)
+    if cond is not None:
+        stmt = stmt.where(cond)
+    return [
+        PrunedRange(r.first_seq, r.last_seq, r.last_hash, r.last_recorded, r.pruned_at)
+        for r in conn.execute(stmt)
+    ]
+
+
+def _runs(rows: Sequence[Any]) -> list[tuple[int, int, str, int]]:
+    """Runs of consecutive seqs among these rows: (first, last, last's hash, last's
+    recorded_at)."""
+    runs: list[tuple[int, int, str, int]] = []
+    for row in rows:
+        if runs and runs[-1][1] + 1 == row.seq:
+            runs[-1] = (runs[-1][0], row.seq, row.hash, row.recorded_at)
+        else:
+            runs.append((row.seq, row.seq, row.hash, row.recorded_at))
+    return runs
+
+
+def _record_runs(conn: Connection, org_id: int, rows: Sequence[Any], now: int) -> None:
+    """Add the runs of these removed events to the organization's pruned runs, each merged
+    with those it touches (a run ending at s and one starting at s + 1 are one)."""
+    for first, last, last_hash, last_recorded in _runs(rows):
+        touching = _ranges(conn, org_id, (_r.first_seq <= last + 1) & (_r.last_seq >= first - 1))
+        for other in touching:
+            if other.last_seq > last:
+                last, last_hash = other.last_seq, other.last_hash
+                last_recorded = other.last_recorded
+            first = min(first, other.first_seq)
+        if touching:
+            conn.execute(
+                delete(t.pruned_ranges).where(
+                    _r.org_id == org_id, _r.first_seq.in_([o.first_seq for o in touching])
+                )
+            )
+        conn.execute(
+            t.pruned_ranges.insert().values(
+                org_id=org_id,
+                first_seq=first,
+                last_seq=last,
+                last_hash=last_hash,
+                last_recorded=last_recorded,
+                pruned_at=now,
+            )
+        )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
