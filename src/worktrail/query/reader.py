@@ -255,6 +255,14 @@ class Reader:
         if found is not None:
             raise _pruned_error(found, self.pruned_through())
 
+    def check_anchor(self, seq: int) -> None:
+        """Pruned if retention removed the event of `seq` (a page anchored on it)."""
+        if self._pruned is not None and not self._pruned[1]:
+            return
+        found = self._store.retention.seq_pruned(self.org_id, seq)
+        if found is not None:
+            raise _pruned_error(found, self.pruned_through())
+
     def check_window(self, recorded_from: int) -> None:
         """Pruned if events recorded from `recorded_from` on were removed by retention: a
         time window that starts there would miss them."""

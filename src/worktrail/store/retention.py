@@ -120,6 +120,12 @@ class RetentionStore:
             found = _ranges(conn, org_id, cond)
         return found[0] if found else None
 
+    def seq_pruned(self, org_id: int, seq: int) -> PrunedRange | None:
+        """The pruned run that holds `seq`, if retention removed that event."""
+        with self._store.read() as conn:
+            found = _ranges(conn, org_id, (_r.first_seq <= seq) & (_r.last_seq >= seq))
+        return found[0] if found else None
+
     def pruned_since(self, org_id: int, recorded_from: int) -> PrunedRange | None:
         """A pruned run holding events recorded at or after `recorded_from`: a time window
         from then on is missing them."""
