@@ -194,34 +194,35 @@ class RetentionStore:
                 progress(position - low, high - low)
         through = self.pruned_through(org_id)
         if expired and not dry_run:
-            self._forget_deliveries(org_id, through)
+            self.forget_deliveries(org_id, through)
         return RetentionReport(org_id, expired, held, through, dry_run=dry_run)
 
     def _remove(self, conn: Connection, org_id: int, rows: Sequence[Any]) -> None:
-        """Delete these events and their scope rows (by primary key: each event's document
-        names its scopes)."""
+        """Delete these events and their scope rows, each by its primary key (an event's
+        document names its scopes): point deletes, whatever the tables' size."""
+        m = self._store.placeholder
         scope_keys = [
-            (kind, int(ident), row.seq)
+            (org_id, kind, int(ident), row.seq)
             for row in rows
             for kind, _, ident in (s.partition(":") for s in orjson.loads(row.data)["scopes"])
         ]
-        for chunk in _chunks(scope_keys, 300):
-            conn.execute(
-                delete(t.event_scopes).where(
-                    _s.org_id == org_id,
-                    tuple_(_s.scope_type, _s.scope_id, _s.seq).in_(chunk),
-                )
-            )
+        conn.exec_driver_sql(
+            f"DELETE FROM event_scopes WHERE org_id = {m} AND scope_type = {m} "
+            f"AND scope_id = {m} AND seq = {m}",
+            scope_keys,
+        )
         seqs = [row.seq for row in rows]
-        for chunk_seqs in _chunks(seqs, 900):
-            conn.execute(delete(t.events).where(_e.org_id == org_id, _e.seq.in_(chunk_seqs)))
+        conn.exec_driver_sql(
+            f"DELETE FROM events WHERE org_id = {m} AND seq = {m}",
+            [(org_id, seq) for seq in seqs],
+        )
         self.forget_keys(conn, org_id, seqs)
 
     def forget_keys(self, conn: Connection, org_id: int, seqs: Sequence[int]) -> None:
         """The idempotency keys of removed events, where they are kept apart from the events
         (nothing here: a column of the event)."""
 
-    def _forget_deliveries(self, org_id: int, through: int) -> None:
+    def forget_deliveries(self, org_id: int, through: int) -> None:
         """Webhook messages and attempts of the pruned prefix: their events are gone."""
         if not through:
             return
@@ -253,31 +254,39 @@ def _runs(rows: Sequence[Any]) -> list[tuple[int, int, str, int]]:
 
 
 def _record_runs(conn: Connection, org_id: int, rows: Sequence[Any], now: int) -> None:
-    """Add the runs of these removed events to the organization's pruned runs, each merged
-    with those it touches (a run ending at s and one starting at s + 1 are one)."""
-    for first, last, last_hash, last_recorded in _runs(rows):
-        touching = _ranges(conn, org_id, (_r.first_seq <= last + 1) & (_r.last_seq >= first - 1))
-        for other in touching:
-            if other.last_seq > last:
-                last, last_hash = other.last_seq, other.last_hash
-                last_recorded = other.last_recorded
-            first = min(first, other.first_seq)
-        if touching:
-            conn.execute(
-                delete(t.pruned_ranges).where(
-                    _r.org_id == org_id, _r.first_seq.in_([o.first_seq for o in touching])
-                )
-            )
+    """Add the runs of these removed events to the organization's pruned runs."""
+    for run in _runs(rows):
+        record_run(conn, org_id, run, now)
+
+
+def record_run(conn: Connection, org_id: int, run: tuple[int, int, str, int], now: int) -> None:
+    """Add a run of removed events (first seq, last seq, last's hash, last's recorded_at)
+    to the organization's pruned runs, merged with those it touches or overlaps (a run
+    ending at s and one starting at s + 1 are one). Every seq between its first and last
+    must be removed, by this run or an earlier one."""
+    first, last, last_hash, last_recorded = run
+    touching = _ranges(conn, org_id, (_r.first_seq <= last + 1) & (_r.last_seq >= first - 1))
+    for other in touching:
+        if other.last_seq > last:
+            last, last_hash = other.last_seq, other.last_hash
+            last_recorded = other.last_recorded
+        first = min(first, other.first_seq)
+    if touching:
         conn.execute(
-            t.pruned_ranges.insert().values(
-                org_id=org_id,
-                first_seq=first,
-                last_seq=last,
-                last_hash=last_hash,
-                last_recorded=last_recorded,
-                pruned_at=now,
+            delete(t.pruned_ranges).where(
+                _r.org_id == org_id, _r.first_seq.in_([o.first_seq for o in touching])
             )
         )
+    conn.execute(
+        t.pruned_ranges.insert().values(
+            org_id=org_id,
+            first_seq=first,
+            last_seq=last,
+            last_hash=last_hash,
+            last_recorded=last_recorded,
+            pruned_at=now,
+        )
+    )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
