@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from sqlalchemy import insert
 
+from worktrail.config import Settings
 from worktrail.diff import now_micros
 from worktrail.integrity.checkpoint import open_checkpoint
 from worktrail.integrity.merkle import leaf_hash, verify_consistency, verify_inclusion
 from worktrail.integrity.note import parse_verifier_keys
 from worktrail.model.retention import DAY_MICROS
-from worktrail.store import Store
+from worktrail.store import Store, open_store
 from worktrail.store import schema as t
 from worktrail.verify import verify_chain
+from worktrail.write import create_organization
 from worktrail.write.retention import run_retention
 
 from .conftest import Org, Tree, build_tree
@@ -309,3 +312,19 @@ def run_policy_cutoffs(org: Org, at: int) -> Any:
     from worktrail.write.retention import policy_of
 
     return policy_of(org.store, org.id).cutoffs(at)
+
+
+def test_the_readmes_retention_commands(tmp_path: Path) -> None:
+    from .readme import bash_blocks, section
+    from .test_readme import run_script, worktrail_on_path
+
+    [commands] = bash_blocks(section("## Retention"))
+    store = open_store(Settings(database_url=f"sqlite:///{tmp_path / 'worktrail.db'}"))
+    store.migrate()
+    created = create_organization(store, "Acme", "Ann", "ann@acme.test")
+    store.close()
+    out = run_script([commands], worktrail_on_path(tmp_path / "bin"), tmp_path)
+    assert f"organization {created.org_id}: events kept 365 days; comment: 90 days" in out
+    assert "nothing pruned yet" in out
+    assert "would remove 0 events" in out
+    assert "removed 0 events" in out

@@ -102,6 +102,11 @@ events = Table(
     Index("ux_events_idempotency", "org_id", "idempotency_key", unique=True),
 )
 
+# On PostgreSQL, events and event_scopes are partitioned by month of recorded_at (migration
+# 0009, partitions.py): event_scopes has its event's recorded_at there too, both primary keys
+# end with recorded_at, and the idempotency key's index is not unique (the append lock keeps
+# keys unique). The tables below are SQLite's, and what the code reads on both.
+
 # Each event indexed under every scope it belongs to at the time of the event (its subject
 # and all ancestors), so an entity's history with descendants is one range scan in seq order.
 event_scopes = Table(

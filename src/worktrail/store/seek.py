@@ -12,6 +12,9 @@ make the database step over k rows to reach the k-th. Two facts let worktrail ju
   scope holds up to seq s is then one seek per type on ix_event_scopes_kind, and a binary
   search over s finds the k-th: about 20 probes of a few seeks each, whatever k is.
 
+Retention breaks both facts for an organization it pruned (its seqs have gaps, its ranks
+count removed events), so there the database skips instead.
+
 `seek_offset` turns a query's offset into a position (`after_seq`) when the query has only
 filters these facts cover; other queries keep their offset for the database to skip.
 """
