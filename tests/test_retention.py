@@ -11,8 +11,10 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import insert
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, text
 
+from worktrail.app import create_app
 from worktrail.config import Settings
 from worktrail.diff import now_micros
 from worktrail.integrity.checkpoint import open_checkpoint
@@ -21,11 +23,13 @@ from worktrail.integrity.note import parse_verifier_keys
 from worktrail.model.retention import DAY_MICROS
 from worktrail.store import Store, open_store
 from worktrail.store import schema as t
+from worktrail.store.partitions import ensure_partitions
 from worktrail.verify import verify_chain
+from worktrail.worker import RetentionWorker
 from worktrail.write import create_organization
 from worktrail.write.retention import run_retention
 
-from .conftest import Org, Tree, build_tree
+from .conftest import Org, Tree, build_tree, make_settings, new_org
 
 LATER = 400 * DAY_MICROS  # a run this far ahead finds every event older than 30 days
 
@@ -328,3 +332,41 @@ def test_the_readmes_retention_commands(tmp_path: Path) -> None:
     assert "nothing pruned yet" in out
     assert "would remove 0 events" in out
     assert "removed 0 events" in out
+
+
+def age(store: Store, org_id: int, by: int) -> None:
+    """Move the organization's events `by` microseconds back (their content hashes no longer
+    match their recorded_at; retention never reads them). On PostgreSQL the scope rows move
+    too, into the old month's partition."""
+    postgres = store.dialect_name == "postgresql"
+    with store.write_connection() as conn:
+        if postgres:
+            first = conn.scalar(text("SELECT min(recorded_at) FROM events"))
+            ensure_partitions(conn, first - by, first)
+        for table in ("events", "event_scopes") if postgres else ("events",):
+            conn.execute(
+                text(f"UPDATE {table} SET recorded_at = recorded_at - :by WHERE org_id = :o"),
+                {"by": by, "o": org_id},
+            )
+
+
+def test_serve_runs_the_retention_job(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, retention_interval_minutes=1)
+    store = open_store(settings)
+    try:
+        with TestClient(create_app(settings, store)) as client:
+            org = new_org(store, client)
+            build_tree(org)
+            set_policy(org, retention_days=30)
+            age(store, org.id, 60 * DAY_MICROS)
+            assert "retention_worker" in client.get("/readyz").json()["checks"]
+        # the job's first round runs as the app starts; a restart starts another
+        with TestClient(create_app(settings, store)) as client:
+            deadline = time.monotonic() + 20
+            while store.count_events(org.id):
+                assert time.monotonic() < deadline, "the job removed nothing"
+                time.sleep(0.1)
+        assert store.retention.pruned_through(org.id) > 5
+        assert not RetentionWorker(store, make_settings(database_url)).enabled
+    finally:
+        store.close()
