@@ -435,7 +435,7 @@ def tail(
     from dataclasses import replace
 
     from .model import EventQuery, Scope
-    from .query import CursorCodec, Reader, decode_position, encode_position
+    from .query import CursorCodec, Reader, decode_cursor, encode_position
 
     parsed_scope = None
     if scope:
@@ -457,7 +457,8 @@ def tail(
     codec = CursorCodec(store.server_secret())
     if cursor:
         try:
-            position = decode_position(codec, query, cursor)
+            position, issued = decode_cursor(codec, query, cursor)
+            reader.check_position(position, True, issued)  # never past pruned events
         except WorktrailError as exc:
             err.print(f"[red]{exc.detail}[/red]")
             raise typer.Exit(2) from exc

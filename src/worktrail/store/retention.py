@@ -27,7 +27,8 @@ from . import schema as t
 if TYPE_CHECKING:
     from .base import Store
 
-BATCH = 5_000  # events read, and at most deleted, per transaction
+BATCH = 1_000  # events read, and at most deleted, per transaction: about 5,000 rows with
+# their scope rows, so that the writer is held for a fraction of a second at a time
 LEGAL_HOLD = "legal_hold"  # the entity type of a legal hold
 
 _e, _s, _r, _o = t.events.c, t.event_scopes.c, t.pruned_ranges.c, t.orgs.c
@@ -172,8 +173,8 @@ class RetentionStore:
             with self._store.read() if dry_run else self._store.write_connection() as conn:
                 if not dry_run:
                     conn.execute(select(_o.id).where(_o.id == org_id).with_for_update())
-                rows = conn.execute(
-                    select(_e.seq, _e.subject_type, _e.recorded_at, _e.hash, _e.data)
+                rows = conn.execute(  # documents only of those that go (_remove)
+                    select(_e.seq, _e.subject_type, _e.recorded_at, _e.hash)
                     .where(_e.org_id == org_id, _e.seq > position, _e.seq <= high)
                     .order_by(_e.seq)
                     .limit(batch)
@@ -201,26 +202,26 @@ class RetentionStore:
         """Delete these events and their scope rows, each by its primary key (an event's
         document names its scopes): point deletes, whatever the tables' size."""
         m = self._store.placeholder
+        seqs = [row.seq for row in rows]
+        documents: list[Any] = []
+        for chunk in _chunks(seqs, 900):
+            documents += conn.execute(
+                select(_e.seq, _e.data).where(_e.org_id == org_id, _e.seq.in_(chunk))
+            ).all()
         scope_keys = [
-            (org_id, kind, int(ident), row.seq)
-            for row in rows
-            for kind, _, ident in (s.partition(":") for s in orjson.loads(row.data)["scopes"])
+            (org_id, kind, int(ident), seq)
+            for seq, data in documents
+            for kind, _, ident in (s.partition(":") for s in orjson.loads(data)["scopes"])
         ]
         conn.exec_driver_sql(
             f"DELETE FROM event_scopes WHERE org_id = {m} AND scope_type = {m} "
             f"AND scope_id = {m} AND seq = {m}",
             scope_keys,
         )
-        seqs = [row.seq for row in rows]
         conn.exec_driver_sql(
             f"DELETE FROM events WHERE org_id = {m} AND seq = {m}",
             [(org_id, seq) for seq in seqs],
-        )
-        self.forget_keys(conn, org_id, seqs)
-
-    def forget_keys(self, conn: Connection, org_id: int, seqs: Sequence[int]) -> None:
-        """The idempotency keys of removed events, where they are kept apart from the events
-        (nothing here: a column of the event)."""
+        )  # an event's idempotency key is a column of it: it goes too
 
     def forget_deliveries(self, org_id: int, through: int) -> None:
         """Webhook messages and attempts of the pruned prefix: their events are gone."""
