@@ -95,7 +95,9 @@ def run(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Remove the events each organization's policy says are expired (every organization,
-    or --org's), whole partitions first on PostgreSQL, with a progress bar."""
+    or --org's), with a progress bar. On PostgreSQL a run over every organization first
+    drops the months that have expired whole (a month holds every organization's events,
+    so a run with --org deletes in batches only)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from .write.retention import run_retention
