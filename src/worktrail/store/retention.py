@@ -3,8 +3,8 @@ what was removed recorded as pruned runs of seqs (`Store.retention`).
 
 An event expires when it was recorded before its cutoff (the organization's, or its
 subject type's) and no legal hold holds it (`held`, the one place that decides). Each
-batch is one short transaction: it locks the organization's head row (so runs of one
-organization never interleave; appends wait for one batch at most), reads up to BATCH
+batch is one short transaction: it takes the organization's retention lock (so runs of
+one organization never interleave; appends go on), reads up to BATCH
 events past the pruned prefix, deletes the expired ones with their scope rows, and grows
 the pruned runs (schema.pruned_ranges). The Merkle tree's nodes and the checkpoints are
 kept: proofs of the events that remain, and between checkpoints, still verify. A database
@@ -31,7 +31,7 @@ BATCH = 1_000  # events read, and at most deleted, per transaction: about 5,000 
 # their scope rows, so that the writer is held for a fraction of a second at a time
 LEGAL_HOLD = "legal_hold"  # the entity type of a legal hold
 
-_e, _s, _r, _o = t.events.c, t.event_scopes.c, t.pruned_ranges.c, t.orgs.c
+_e, _s, _r = t.events.c, t.event_scopes.c, t.pruned_ranges.c
 Progress = Callable[[int, int], None]  # (events looked at, events in all)
 
 
@@ -136,6 +136,11 @@ class RetentionStore:
 
     # -- expiry -----------------------------------------------------------------------------
 
+    def lock_org(self, conn: Connection, org_id: int) -> None:
+        """Keep other retention runs of the organization out until commit (its pruned runs
+        are read, merged and written back). Appends are not held up: the batch touches no
+        row they need. SQLite's one writer holds everything else out already."""
+
     def drop_expired_partitions(
         self, cutoffs: Mapping[int, Cutoffs]
     ) -> dict[int, tuple[int, list[str]]]:
@@ -172,7 +177,7 @@ class RetentionStore:
         while position < high:
             with self._store.read() if dry_run else self._store.write_connection() as conn:
                 if not dry_run:
-                    conn.execute(select(_o.id).where(_o.id == org_id).with_for_update())
+                    self.lock_org(conn, org_id)
                 rows = conn.execute(  # documents only of those that go (_remove)
                     select(_e.seq, _e.subject_type, _e.recorded_at, _e.hash)
                     .where(_e.org_id == org_id, _e.seq > position, _e.seq <= high)

@@ -7,18 +7,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, text
 
 from ..diff import now_micros
 from ..model import Cutoffs, EntityType
-from . import schema as t
 from .partitions import ahead, ensure_partitions, partitions
 from .retention import RetentionStore, record_run
 
-_e = t.events.c
+ADVISORY = 0x57525254 << 24  # retention's advisory lock keys, one per organization
 
 
 class PostgresRetention(RetentionStore):
+    def lock_org(self, conn: Connection, org_id: int) -> None:
+        """A transaction-scoped advisory lock, not the head row: an append holds its head row
+        while it reads every partition, so a run that held the row and then waited to drop
+        a partition would deadlock with it."""
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY + org_id})
+
     def drop_expired_partitions(
         self, cutoffs: Mapping[int, Cutoffs]
     ) -> dict[int, tuple[int, list[str]]]:
@@ -68,9 +73,10 @@ class PostgresRetention(RetentionStore):
                 return None
         now = now_micros()
         for row in rows:
-            conn.execute(select(t.orgs.c.id).where(t.orgs.c.id == row.org_id).with_for_update())
+            self.lock_org(conn, row.org_id)
             last = conn.execute(
-                select(_e.hash, _e.recorded_at).where(_e.org_id == row.org_id, _e.seq == row.last)
+                text(f"SELECT hash, recorded_at FROM {name} WHERE org_id = :o AND seq = :s"),
+                {"o": row.org_id, "s": row.last},
             ).one()
             record_run(conn, row.org_id, (row.first, row.last, last.hash, last.recorded_at), now)
         return {int(row.org_id): int(row.n) for row in rows}

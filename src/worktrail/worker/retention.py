@@ -1,7 +1,7 @@
 """Retention in the background: every `retention_interval_minutes`, each organization's
 expired events are removed (write/retention.py). Runs inside `worktrail serve` and
-`worktrail worker`; several processes may run it at once (each batch locks its
-organization, and a second run finds nothing more to remove)."""
+`worktrail worker`; several processes may run it at once (each batch takes its
+organization's retention lock, and a second run finds nothing more to remove)."""
 
 from __future__ import annotations
 
