@@ -60,9 +60,15 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
-    """Settings of a test app. Webhook delivery and checkpoints in the background are off
-    unless a test turns them on (their workers would otherwise run beside every test)."""
-    quiet = {"webhook_worker": 0, "checkpoint_interval_seconds": 0, "checkpoint_events": 0}
+    """Settings of a test app. Webhook delivery, checkpoints and retention in the background
+    are off unless a test turns them on (their workers would otherwise run beside every
+    test)."""
+    quiet = {
+        "webhook_worker": 0,
+        "checkpoint_interval_seconds": 0,
+        "checkpoint_events": 0,
+        "retention_interval_minutes": 0,
+    }
     return Settings(database_url=url, secret="test-secret", **{**quiet, **overrides})
 
 

@@ -118,6 +118,7 @@ def test_readiness_follows_a_database_outage_and_the_worker_survives_it(
                     "schema": "unknown",
                     "webhook_worker": "ok",
                     "checkpoint_worker": "ok",  # issues checkpoints in the background
+                    "retention_worker": "ok",  # runs each organization's retention policy
                 }
             finally:
                 cluster.resume()

@@ -139,7 +139,12 @@ def test_a_retention_of_zero_days_returns_nothing(org: Org, tree: Tree) -> None:
 
 def test_settings_are_read_and_changed_by_admins(org: Org) -> None:
     body = org.get("/api/v1/organization/settings").json()
-    assert body["data"] == {"kantata_payload_encoding": "object", "kantata_retention_days": 9}
+    assert body["data"] == {
+        "kantata_payload_encoding": "object",
+        "kantata_retention_days": 9,
+        "retention_days": None,  # the organization's own retention (api/retention.py)
+        "retention_subject_types": None,
+    }
     assert {s["name"] for s in body["settings"]} == set(body["data"])
     assert all(s["help"] for s in body["settings"])
     changed = org.patch(
@@ -150,6 +155,8 @@ def test_settings_are_read_and_changed_by_admins(org: Org) -> None:
     assert changed.json()["data"] == {
         "kantata_payload_encoding": "string",
         "kantata_retention_days": 30,
+        "retention_days": None,
+        "retention_subject_types": None,
     }
     reset = org.patch("/api/v1/organization/settings", json={"kantata_retention_days": None})
     assert reset.json()["data"]["kantata_retention_days"] == 9

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -154,8 +156,30 @@ def test_recorded_time_never_goes_back(store: Store, monkeypatch: pytest.MonkeyP
 
 def test_migrated_schema_matches_the_tables_the_code_declares(store: Store) -> None:
     with store.writer.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": _declared})
+        diff = compare_metadata(context, t.metadata)
+    if store.dialect_name == "postgresql":  # what partitioning changes (store/partitions.py)
+        assert sorted(_named(d) for d in diff) == [
+            ("add_index", "ux_events_idempotency"),  # unique where not partitioned
+            ("remove_column", "recorded_at"),  # event_scopes' partition key
+            ("remove_index", "ux_events_idempotency"),
+        ]
+        return
     assert diff == []
+
+
+def _declared(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    """Everything but PostgreSQL's monthly partitions, which the code makes as it goes."""
+    table = obj if kind == "table" else getattr(obj, "table", None)
+    return table is None or re.fullmatch(r"(events|event_scopes)_p\d{4}_\d\d", table.name) is None
+
+
+def _named(item: Any) -> tuple[str, str]:
+    if isinstance(item, list):  # a column's changes come as a list of them
+        item = item[0]
+    if item[0] == "remove_column":
+        return item[0], item[3].name
+    return item[0], item[1].name
 
 
 def test_upgrading_an_existing_store_ranks_its_scope_rows(

@@ -20,6 +20,7 @@ from .api import (
     ingest,
     integrity,
     organization,
+    retention,
     stream,
     tokens,
     webhooks,
@@ -38,7 +39,7 @@ from .web.openapi import BEARER, BEARER_SCHEMES, install_openapi
 from .web.problems import install_problem_handlers
 from .web.security import SecureApp, install_cors
 from .web.services import Services
-from .worker import CheckpointWorker, build_worker
+from .worker import CheckpointWorker, RetentionWorker, build_worker
 
 log = logging.getLogger("worktrail")
 
@@ -61,6 +62,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         if signing is not None:  # issues checkpoints as they fall due (worker/checkpoints.py)
             signing.add_done_callback(_report_stopped)
             _app.state.workers["checkpoint_worker"] = signing
+        expiry = RetentionWorker(store, settings)  # each organization's retention policy
+        expiring = asyncio.create_task(expiry.run()) if expiry.enabled else None
+        if expiring is not None:
+            expiring.add_done_callback(_report_stopped)
+            _app.state.workers["retention_worker"] = expiring
         try:
             if not settings.webhook_worker:
                 yield
@@ -76,8 +82,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 await asyncio.wait([running])  # one that failed was logged
         finally:
             checkpoints.stop()
-            if signing is not None:
-                await asyncio.wait([signing])
+            expiry.stop()
+            stopping = [task for task in (signing, expiring) if task is not None]
+            if stopping:
+                await asyncio.wait(stopping)
             await to_thread.run_sync(_app.state.commit_hub.stop)
             process_stopped()
 
@@ -104,6 +112,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(erasure.router)
     app.include_router(entities.router)
     app.include_router(organization.router)
+    app.include_router(retention.router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
     app.include_router(holds.router)

@@ -37,6 +37,9 @@ class Principal:
     actor: Actor
     token_id: int | None = None
     workspaces: frozenset[int] = frozenset()
+    # how far retention had pruned the organization when the request was authenticated
+    # ((prefix's last seq, any run's last seq), None where unknown): Reader.check_position
+    pruned: tuple[int | None, int | None] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -100,7 +103,9 @@ def authenticate_hash(
         raise Unauthorized("the user of this API token no longer exists")
     if row.last_used_at is None or row.last_used_at <= now - TOUCH_INTERVAL:
         _touch(store, row.id, now)
-    return principal_for_user(user, token_id=row.id, workspaces=found.workspaces)
+    return principal_for_user(
+        user, token_id=row.id, workspaces=found.workspaces, pruned=found.pruned
+    )
 
 
 def _touch(store: Store, token_id: int, now: int) -> None:
@@ -113,7 +118,10 @@ def _touch(store: Store, token_id: int, now: int) -> None:
 
 
 def principal_for_user(
-    user: EntityRow, token_id: int | None = None, workspaces: frozenset[int] = frozenset()
+    user: EntityRow,
+    token_id: int | None = None,
+    workspaces: frozenset[int] = frozenset(),
+    pruned: tuple[int | None, int | None] | None = None,
 ) -> Principal:
     state = user.state
     return Principal(
@@ -123,6 +131,7 @@ def principal_for_user(
         actor=Actor(user.id, str(state.get("name") or ""), str(state.get("email") or "")),
         token_id=token_id,
         workspaces=workspaces,
+        pruned=pruned,
     )
 
 

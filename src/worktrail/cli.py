@@ -21,6 +21,7 @@ from .cli_export import export
 from .cli_integrity import integrity_app, verify, witness
 from .cli_ops import backup, restore, server_runtime
 from .cli_privacy import holds_app, users_app
+from .cli_retention import retention_app
 from .cli_store import DatabaseUrl, OrgOption, close_stores, console, err, owner_of
 from .cli_store import open_store as _store
 from .cli_store import pick_org as _org
@@ -49,6 +50,7 @@ app.command()(worker)
 app.command()(verify)
 app.command()(witness)
 app.add_typer(integrity_app, name="integrity")
+app.add_typer(retention_app, name="retention")
 app.command()(backup)
 app.command()(restore)
 app.command()(doctor)
@@ -436,7 +438,7 @@ def tail(
     from dataclasses import replace
 
     from .model import EventQuery, Scope
-    from .query import CursorCodec, Reader, decode_position, encode_position
+    from .query import CursorCodec, Reader, decode_cursor, encode_position
 
     parsed_scope = None
     if scope:
@@ -458,7 +460,8 @@ def tail(
     codec = CursorCodec(store.server_secret())
     if cursor:
         try:
-            position = decode_position(codec, query, cursor)
+            position, issued = decode_cursor(codec, query, cursor)
+            reader.check_position(position, True, issued)  # never past pruned events
         except WorktrailError as exc:
             err.print(f"[red]{exc.detail}[/red]")
             raise typer.Exit(2) from exc

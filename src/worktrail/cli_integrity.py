@@ -216,7 +216,8 @@ def _verify_store(
     )
     if trusted is not None:
         held += f" and extends the one given (tree size {trusted.size})"
-    console.print(f"OK: {result.checked:,} events, chain intact{held}.", soft_wrap=True)
+    pruned = f"; {result.pruned_summary()}" if result.pruned else ""
+    console.print(f"OK: {result.checked:,} events, chain intact{held}{pruned}.", soft_wrap=True)
 
 
 # -- integrity key | checkpoint | rotate-key ---------------------------------------------------

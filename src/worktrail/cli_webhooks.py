@@ -59,7 +59,8 @@ def _fail(exc: WorktrailError) -> typer.Exit:
 
 
 def worker(database_url: DatabaseUrl = None) -> None:
-    """Deliver webhooks, and issue checkpoints as they fall due, until stopped (SIGTERM or
+    """Deliver webhooks, issue checkpoints as they fall due and run each organization's
+    retention policy (every retention_interval_minutes), until stopped (SIGTERM or
     Ctrl-C finish what is in flight first).
 
     Any number of workers may run, on any machines sharing a PostgreSQL database: they
@@ -67,7 +68,7 @@ def worker(database_url: DatabaseUrl = None) -> None:
     server's (log_level, log_format); with metrics set to HOST:PORT, the worker serves its
     own metrics there."""
     from .cli_ops import server_runtime
-    from .worker import CheckpointWorker, build_worker
+    from .worker import CheckpointWorker, RetentionWorker, build_worker
     from .write import Notary
 
     settings = settings_for(database_url)
@@ -79,9 +80,10 @@ def worker(database_url: DatabaseUrl = None) -> None:
     # and checkpoints, when they are due (worker/checkpoints.py)
     checkpoints = CheckpointWorker(store, Notary(store, settings), settings)
     signing = checkpoints if checkpoints.enabled else None
+    expiry = RetentionWorker(store, settings)  # worker/retention.py
     with server_runtime(settings, store):
         err.print("Delivering webhooks; SIGTERM or Ctrl-C stops after what is in flight.")
-        run_event_loop(_run_until_signalled(delivery, signing))
+        run_event_loop(_run_until_signalled(delivery, signing, expiry if expiry.enabled else None))
     err.print("Stopped.")
 
 
@@ -97,9 +99,11 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-async def _run_until_signalled(delivery: Any, checkpoints: Any = None) -> None:
+async def _run_until_signalled(
+    delivery: Any, checkpoints: Any = None, retention: Any = None
+) -> None:
     loop = asyncio.get_running_loop()
-    jobs = [job for job in (delivery, checkpoints) if job is not None]
+    jobs = [job for job in (delivery, checkpoints, retention) if job is not None]
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: [job.stop() for job in jobs])
     await asyncio.gather(*(job.run() for job in jobs))

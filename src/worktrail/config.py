@@ -183,6 +183,13 @@ SETTINGS: tuple[Setting, ...] = (
         "New events after which an organization gets a new checkpoint at once (0: never for "
         "the count alone).",
     ),
+    Setting(
+        "retention_interval_minutes",
+        int,
+        60,
+        "Minutes between the background runs of each organization's retention policy in "
+        "`serve` and `worktrail worker` (0: never; `worktrail retention run` by hand).",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -225,6 +232,7 @@ class Settings:
     integrity_key_file: str = ""
     checkpoint_interval_seconds: int = 60
     checkpoint_events: int = 1000
+    retention_interval_minutes: int = 60
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **{k: v for k, v in values.items() if v is not None})

@@ -107,3 +107,12 @@ class UnsupportedMediaType(WorktrailError):
 class UriTooLong(WorktrailError):
     status = 414
     title = "URI too long"
+
+
+class Pruned(WorktrailError):
+    """A position (cursor, sync token, page anchor, time window) that reaches events the
+    retention policy removed: continuing would skip them silently. Each API answers in its
+    own shape (the native one 410); the client starts again from the history that is kept."""
+
+    status = 410
+    title = "Pruned by retention"

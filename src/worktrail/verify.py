@@ -4,17 +4,20 @@ against the latest checkpoint, and report the first thing that does not hold."""
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 
 import orjson
 
 from .chain import GENESIS_HASH, canonical_bytes
+from .diff import micros_to_iso
 from .integrity.checkpoint import Checkpoint, open_checkpoint
 from .integrity.events import UnreadableEvent, stored_body
-from .integrity.merkle import TreeBuilder, leaf_hash
+from .integrity.merkle import TreeBuilder, leaf_hash, range_ids
 from .integrity.note import NoteError, VerifierKey, split
-from .model import EventQuery, StoredEvent
+from .model import EventQuery, PrunedRange, StoredEvent
 from .query import Reader
 from .store import CheckpointRecord, Store
 
@@ -26,6 +29,23 @@ class VerifyResult:
     first_bad_seq: int | None = None
     reason: str = ""
     checkpoint: int | None = None  # the tree size of the checkpoint the tree was held to
+    pruned: tuple[PrunedRange, ...] = ()  # the runs of events retention removed
+
+    def pruned_summary(self) -> str:
+        """What retention removed, in words ("" if nothing): the pruned prefix, and how many
+        events in runs after it."""
+        if not self.pruned:
+            return ""
+        first = self.pruned[0]
+        parts = []
+        if first.first_seq == 1:
+            when = micros_to_iso(first.pruned_at)[:10]
+            parts.append(f"events 1..{first.last_seq} pruned by retention on {when}")
+        holes = [r for r in self.pruned if r.first_seq != 1]
+        if holes:
+            count = sum(r.last_seq - r.first_seq + 1 for r in holes)
+            parts.append(f"{count} more in {len(holes)} pruned run(s) after it")
+        return "; ".join(parts)
 
 
 def _broken(checked: int, seq: int | None, reason: str) -> VerifyResult:
@@ -51,7 +71,9 @@ def verify_history(
     trusted: Checkpoint | None = None,
 ) -> VerifyResult:
     """verify_chain through a reader of the organization's whole history (the web UI's
-    integrity badge runs it so)."""
+    integrity badge runs it so). Events that retention removed are taken from its pruned
+    runs: the chain resumes from each run's last hash, and the tree from the stored
+    subtrees over it (the leaf of its last event among them)."""
     latest = reader.latest_checkpoint()
     if latest is not None:
         try:
@@ -59,40 +81,103 @@ def verify_history(
         except NoteError as exc:
             return _broken(0, None, f"the latest checkpoint does not verify: {exc}")
     marks = {latest.tree_size if latest else 0, trusted.size if trusted else 0}
-    tree = TreeBuilder(keep=True)
-    roots = {0: tree.root()}  # the root at each size a checkpoint names
-    expected_prev = GENESIS_HASH
-    checked = 0
+    walk = _Walk(reader, TreeBuilder(keep=True), marks, deque(reader.pruned_ranges()))
     query = EventQuery(org_id=reader.org_id, ascending=True, limit=1000)
     for chunk in reader.iter_stored(query, 2000):
         for event in chunk:
-            if event.seq != checked + 1:
-                return _broken(checked, checked + 1, f"seq {checked + 1} is missing")
-            if event.prev_hash != expected_prev:
-                return _broken(checked, event.seq, "prev_hash does not link")
+            problem = walk.skip_pruned(event.seq - 1)
+            if problem:
+                return _broken(walk.checked, None, problem)
+            if event.seq != walk.position + 1:
+                return _broken(
+                    walk.checked, walk.position + 1, f"seq {walk.position + 1} is missing"
+                )
+            if event.prev_hash != walk.expected_prev:
+                return _broken(walk.checked, event.seq, "prev_hash does not link")
             try:
                 digest = hashlib.sha256(canonical_bytes(stored_body(event))).hexdigest()
             except UnreadableEvent as exc:
-                return _broken(checked, event.seq, str(exc))
+                return _broken(walk.checked, event.seq, str(exc))
             if digest != event.hash:
-                return _broken(checked, event.seq, _mismatch(event))
-            tree.append(leaf_hash(bytes.fromhex(digest)))
-            if tree.size in marks:
-                roots[tree.size] = tree.root()
-            expected_prev = event.hash
-            checked += 1
-            if progress and checked % 10_000 == 0:
-                progress(checked)
-        altered = _altered_node(reader, tree)
+                return _broken(walk.checked, event.seq, _mismatch(event))
+            walk.leaf(leaf_hash(bytes.fromhex(digest)))
+            walk.expected_prev, walk.position = event.hash, event.seq
+            walk.checked += 1
+            if progress and walk.checked % 10_000 == 0:
+                progress(walk.checked)
+        altered = _altered_node(reader, walk.tree)
         if altered:
-            return _broken(checked, None, altered)
+            return _broken(walk.checked, None, altered)
     org = reader.org_record()
-    if org.last_seq != checked or org.last_hash != expected_prev:
-        return _broken(checked, checked + 1, "head does not match the last event")
-    problem = _tree_problem(reader, tree, roots, latest, trusted)
+    problem = walk.skip_pruned(org.last_seq) or _altered_node(reader, walk.tree)
     if problem:
-        return _broken(checked, None, problem)
-    return VerifyResult(checked, True, checkpoint=latest.tree_size if latest else None)
+        return _broken(walk.checked, None, problem)
+    if org.last_seq != walk.position or org.last_hash != walk.expected_prev:
+        return _broken(walk.checked, walk.position + 1, "head does not match the last event")
+    problem = _tree_problem(reader, walk.tree, walk.roots, latest, trusted)
+    if problem:
+        return _broken(walk.checked, None, problem)
+    return VerifyResult(
+        walk.checked,
+        True,
+        checkpoint=latest.tree_size if latest else None,
+        pruned=tuple(walk.pruned),
+    )
+
+
+@dataclass
+class _Walk:
+    """Where verify_history stands: the last seq accounted for (checked or pruned), the
+    hash the next event must link to, the tree so far, and the roots at marked sizes."""
+
+    reader: Reader
+    tree: TreeBuilder
+    marks: set[int]
+    ranges: deque[PrunedRange]
+    position: int = 0
+    checked: int = 0
+    expected_prev: str = GENESIS_HASH
+    roots: dict[int, bytes] = field(default_factory=dict)
+    pruned: list[PrunedRange] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.roots[0] = self.tree.root()
+
+    def leaf(self, digest: bytes) -> None:
+        self.tree.append(digest)
+        if self.tree.size in self.marks:
+            self.roots[self.tree.size] = self.tree.root()
+
+    def skip_pruned(self, through: int) -> str:
+        """Account for the pruned runs that start right after the position, up to seq
+        `through`: their subtrees into the tree, their last hash as the link (""), or what
+        does not hold."""
+        while self.ranges and self.ranges[0].first_seq == self.position + 1:
+            run = self.ranges[0]
+            if run.last_seq > through:
+                return (
+                    f"events {run.first_seq} to {run.last_seq} are recorded as pruned, but "
+                    f"event {through + 1} is there or the head is {through}"
+                )
+            self.ranges.popleft()
+            cuts = sorted(
+                {run.first_seq - 1, run.last_seq}
+                | {m for m in self.marks if run.first_seq - 1 < m < run.last_seq}
+            )
+            ids = [i for a, b in pairwise(cuts) for i in range_ids(a, b)]
+            nodes = self.reader.tree_nodes([*ids, (0, run.last_seq - 1)])
+            span = f"pruned events {run.first_seq} to {run.last_seq}"
+            if any(i not in nodes for i in ids):
+                return f"the stored Merkle tree lacks the subtrees over the {span}"
+            if nodes.get((0, run.last_seq - 1)) != leaf_hash(bytes.fromhex(run.last_hash)):
+                return f"the hash recorded for the last of the {span} is not the tree's leaf"
+            for level, index in ids:
+                self.tree.append_subtree(level, nodes[(level, index)])
+                if self.tree.size in self.marks:
+                    self.roots[self.tree.size] = self.tree.root()
+            self.expected_prev, self.position = run.last_hash, run.last_seq
+            self.pruned.append(run)
+        return ""
 
 
 def _mismatch(event: StoredEvent) -> str:

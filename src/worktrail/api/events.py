@@ -17,7 +17,7 @@ from starlette.responses import Response
 from ..config import Settings
 from ..errors import BadRequest, NotFound
 from ..model import Action, EntityType, EventQuery, Scope, split_event_id
-from ..query import Reader, decode_position, encode_position
+from ..query import Reader, decode_cursor, encode_position
 from ..web import params as p
 from ..web.deps import ReaderDep, ServicesDep
 from ..web.openapi import content, parameters
@@ -45,6 +45,9 @@ QUERY_PARAMS = (
     "cursor",
     "format",
 )
+# every event up to this seq was removed by the retention policy (0: none); also the JSON
+# page's `pruned_through`
+PRUNED_HEADER = "Worktrail-Pruned-Through"
 FORMATS = {"json": "application/json", "ndjson": "application/x-ndjson", "csv": "text/csv"}
 
 
@@ -120,7 +123,9 @@ def authorized_query(services: Services, reader: Reader, asked: HistoryRequest) 
     if query.scope is not None:
         reader.scope(query.scope)
     if asked.cursor:
-        query = replace(query, after_seq=decode_position(services.cursors, query, asked.cursor))
+        position, issued = decode_cursor(services.cursors, query, asked.cursor)
+        reader.check_position(position, query.ascending, issued)
+        query = replace(query, after_seq=position)
     return query
 
 
@@ -148,17 +153,19 @@ def events_response(
     query = authorized_query(services, reader, asked)
     if asked.format != "json" and not asked.limited:
         chunks = read_ahead(reader.iter_stored(query, EXPORT_CHUNK))
-        return stream_events(chunks, asked.format, {})
+        return stream_events(chunks, asked.format, {PRUNED_HEADER: str(reader.pruned_through())})
     page = reader.page_stored(query)
     next_cursor = None
     if page.position is not None and (page.has_more or query.ascending):
         next_cursor = encode_position(services.cursors, query, page.position)
-    headers = {"X-Has-More": "true" if page.has_more else "false"}
+    through = reader.pruned_through()
+    headers = {"X-Has-More": "true" if page.has_more else "false", PRUNED_HEADER: str(through)}
     if next_cursor:
         headers["X-Next-Cursor"] = next_cursor
     if asked.format == "json":
         body = events_page_json(
-            page.events, {"next_cursor": next_cursor, "has_more": page.has_more}
+            page.events,
+            {"next_cursor": next_cursor, "has_more": page.has_more, "pruned_through": through},
         )
         return Response(body, media_type="application/json", headers=headers)
     return stream_events([page.events], asked.format, headers)

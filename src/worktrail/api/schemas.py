@@ -92,6 +92,10 @@ EVENTS_PAGE: Json = {
         "data": {"type": "array", "items": EVENT},
         "next_cursor": {"type": ["string", "null"]},
         "has_more": {"type": "boolean"},
+        "pruned_through": {
+            "type": "integer",
+            "description": "every event up to this seq was removed by retention (0: none)",
+        },
     },
 }
 ENTITY: Json = {
@@ -170,8 +174,14 @@ HISTORY_RESPONSES: dict[int | str, Any] = {
         "headers": {
             "X-Has-More": {"schema": {"type": "string"}},
             "X-Next-Cursor": {"schema": {"type": "string"}},
+            "Worktrail-Pruned-Through": {"schema": {"type": "string"}},
         },
-    }
+    },
+    410: {
+        "description": "the cursor reaches events the retention policy removed: start again "
+        "without it (problem+json: pruned_through, pruned_first_seq, pruned_last_seq)",
+        "content": content("application/problem+json"),
+    },
 }
 
 

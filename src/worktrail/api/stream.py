@@ -14,12 +14,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
 from ..model import Event
-from ..query import decode_position
+from ..query import decode_cursor
 from ..web.deps import ReaderDep, ServicesDep
 from ..web.feed import event_feed
 from ..web.openapi import content, header, parameters
 from ..web.render import event_json
-from .events import authorized_query, parse_history_request
+from .events import PRUNED_HEADER, authorized_query, parse_history_request
 from .schemas import HISTORY_FILTERS, SCOPE
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -46,9 +46,12 @@ def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) ->
     query = authorized_query(services, reader, replace(asked, cursor=None))
     query = replace(query, ascending=True, limit=min(query.limit, 500))
     resume = request.headers.get("last-event-id") or asked.cursor
-    position = decode_position(services.cursors, query, resume) if resume else reader.head()
-
-    return event_feed(
+    if resume:  # a position retention pruned past is refused, never jumped over
+        position, issued = decode_cursor(services.cursors, query, resume)
+        reader.check_position(position, True, issued)
+    else:
+        position = reader.head()
+    response = event_feed(
         request,
         reader,
         query,
@@ -57,6 +60,8 @@ def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) ->
         _render,
         shared="native",
     )
+    response.headers[PRUNED_HEADER] = str(reader.pruned_through())
+    return response
 
 
 def _render(event: Event) -> bytes:

@@ -166,17 +166,25 @@ class TreeBuilder:
         self.made: list[tuple[int, int, bytes]] = []
 
     def append(self, leaf: bytes) -> None:
-        level, digest, index = 0, leaf, self.size
+        self.append_subtree(0, leaf)
+
+    def append_subtree(self, level: int, digest: bytes) -> None:
+        """Append a complete subtree of 2**level leaves given by its hash (the leaves of
+        events that are no longer there: retention keeps the subtrees over them). The tree's
+        size must be a multiple of its size, as range_ids hands them out."""
+        if self.size & ((1 << level) - 1):
+            raise ValueError(f"a subtree of level {level} cannot follow {self.size} leaves")
+        index = self.size >> level
         frontier = self._frontier
         if self._keep:
-            self.made.append((0, index, leaf))
+            self.made.append((level, index, digest))
         while frontier and frontier[-1][0] == level:
             digest = node_hash(frontier.pop()[1], digest)
             level, index = level + 1, index >> 1
             if self._keep:
                 self.made.append((level, index, digest))
         frontier.append((level, digest))
-        self.size += 1
+        self.size = (index + 1) << level
 
     def root(self) -> bytes:
         return fold([digest for _, digest in self._frontier])

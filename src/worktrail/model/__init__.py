@@ -35,6 +35,7 @@ from .events import (
     split_event_id,
 )
 from .queries import EventQuery
+from .retention import Cutoffs, PrunedRange, RetentionPolicy, RetentionReport
 from .webhooks import Attempt, Claimed, Cursor, Outcome, Secrets
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "Attempt",
     "Claimed",
     "Cursor",
+    "Cutoffs",
     "EntityRow",
     "EntitySpec",
     "EntityType",
@@ -64,6 +66,9 @@ __all__ = [
     "FieldSpec",
     "NewEvent",
     "Outcome",
+    "PrunedRange",
+    "RetentionPolicy",
+    "RetentionReport",
     "Role",
     "Scope",
     "Secrets",

@@ -3,7 +3,7 @@
 """
 
 from ..model import EventQuery
-from .cursor import CursorCodec, InvalidCursor, decode_position, encode_position
+from .cursor import CursorCodec, InvalidCursor, decode_cursor, decode_position, encode_position
 from .reader import EntityHidden, EventPage, Reader, parse_event, run_query, run_query_stored
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "EventQuery",
     "InvalidCursor",
     "Reader",
+    "decode_cursor",
     "decode_position",
     "encode_position",
     "parse_event",

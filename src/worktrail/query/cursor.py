@@ -79,6 +79,12 @@ def encode_position(codec: CursorCodec, query: EventQuery, position: int) -> str
 
 def decode_position(codec: CursorCodec, query: EventQuery, cursor: str) -> int:
     """The position a cursor carries, after checking it belongs to this org and query."""
+    return decode_cursor(codec, query, cursor)[0]
+
+
+def decode_cursor(codec: CursorCodec, query: EventQuery, cursor: str) -> tuple[int, int | None]:
+    """decode_position, and when the cursor was issued (microseconds; None if it does not
+    say), for Reader.check_position."""
     payload = codec.decode(cursor)
     if payload.get("o") != query.org_id:
         raise InvalidCursor("the cursor belongs to another organization")
@@ -91,4 +97,6 @@ def decode_position(codec: CursorCodec, query: EventQuery, cursor: str) -> int:
     position = payload.get("p")
     if not isinstance(position, int) or position < 0:
         raise InvalidCursor("the cursor is malformed")
-    return position
+    issued = payload.get("t")
+    # issued in whole seconds: taken as the start of its second, never after the truth
+    return position, issued * 1_000_000 if isinstance(issued, int) else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from ..auth import Principal
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound, Pruned
 from ..integrity.merkle import NodeId
 from ..model import (
     Attempt,
@@ -23,6 +23,7 @@ from ..model import (
     EntityType,
     Event,
     EventQuery,
+    PrunedRange,
     Scope,
     Secrets,
     StoredEvent,
@@ -61,14 +62,21 @@ class EntityHidden(NotFound):
 class Reader:
     """One principal's view of one organization: entities and events, authorized."""
 
-    def __init__(self, store: Store, org_id: int, visible: frozenset[int] | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        org_id: int,
+        visible: frozenset[int] | None,
+        pruned: tuple[int | None, int | None] | None = None,
+    ) -> None:
         self._store = store
         self.org_id = org_id
         self.visible = visible  # workspaces readable; None: all of them
+        self._pruned = pruned  # as authentication read it (Principal.pruned); None: unknown
 
     @classmethod
     def of(cls, store: Store, principal: Principal) -> Reader:
-        return cls(store, principal.org_id, principal.visible_workspaces)
+        return cls(store, principal.org_id, principal.visible_workspaces, principal.pruned)
 
     @classmethod
     def whole(cls, store: Store, org_id: int) -> Reader:
@@ -241,6 +249,49 @@ class Reader:
         events = self._store.fetch_stored(replace(query, visible_workspaces=self.visible))
         return events[0].seq - 1 if events else self.head()
 
+    # -- retention: how far the history is pruned, and positions that would skip pruned
+    # events (each API turns `Pruned` into its own error)
+
+    def pruned_through(self) -> int:
+        """Every event up to this seq was removed by retention (0: none)."""
+        if self._pruned is not None:
+            return self._pruned[0] or 0
+        return self._store.retention.pruned_through(self.org_id)
+
+    def pruned_ranges(self) -> list[PrunedRange]:
+        return self._store.retention.ranges(self.org_id)
+
+    def check_position(
+        self, position: int, ascending: bool = True, issued_at: int | None = None
+    ) -> None:
+        """Pruned if continuing from `position` would skip events retention removed
+        (store.retention.position_pruned says which); no statement where authentication
+        saw that nothing past it was pruned."""
+        if self._pruned is not None:
+            last = self._pruned[1] or 0  # the last seq of any pruned run (0: none)
+            if not last or (ascending and last <= position):
+                return
+        found = self._store.retention.position_pruned(self.org_id, position, ascending, issued_at)
+        if found is not None:
+            raise _pruned_error(found, self.pruned_through())
+
+    def check_anchor(self, seq: int) -> None:
+        """Pruned if retention removed the event of `seq` (a page anchored on it)."""
+        if self._pruned is not None and not self._pruned[1]:
+            return
+        found = self._store.retention.seq_pruned(self.org_id, seq)
+        if found is not None:
+            raise _pruned_error(found, self.pruned_through())
+
+    def check_window(self, recorded_from: int) -> None:
+        """Pruned if events recorded from `recorded_from` on were removed by retention: a
+        time window that starts there would miss them."""
+        if self._pruned is not None and not self._pruned[1]:
+            return
+        found = self._store.retention.pruned_since(self.org_id, recorded_from)
+        if found is not None:
+            raise _pruned_error(found, self.pruned_through())
+
     def _check_whole(self) -> None:
         if self.visible is not None:
             raise Forbidden("this needs an organization admin or owner")
@@ -395,6 +446,16 @@ class Reader:
 
 # Organizations and users lie in no workspace: every member of the organization reads them.
 _UNPLACED = (EntityType.ORGANIZATION, EntityType.USER)
+
+
+def _pruned_error(found: PrunedRange, through: int) -> Pruned:
+    return Pruned(
+        f"events {found.first_seq} to {found.last_seq} were removed by the retention policy "
+        f"(everything up to seq {through} is gone); start again without a position",
+        pruned_through=through,
+        pruned_first_seq=found.first_seq,
+        pruned_last_seq=found.last_seq,
+    )
 
 
 def _page(rows: list[_E], query: EventQuery) -> EventPage[_E]:

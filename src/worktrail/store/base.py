@@ -1,12 +1,9 @@
-"""The storage interface: `Store`, shared by every database.
-
-`Store` is the one interface the rest of worktrail uses: read connections, write
+"""The storage interface: `Store`, shared by every database: read connections, write
 transactions that append events under the per-organization lock, entity state, tokens and
 event queries. SQLiteStore and PostgresStore (sqlite.py, postgres.py) differ in how they
-open connections, write their batches and test workspace membership; the rest is shared.
-What else lives here: rows.py (what the store hands out), compile.py (EventQuery → SQL),
-lookups.py (entity and token statements), writing.py (the write transaction), seek.py
-(deep offsets by index seeks).
+open connections, write their batches and test workspace membership. Beside it: rows.py,
+compile.py (EventQuery → SQL), lookups.py, writing.py, seek.py (deep offsets), and the
+tables of webhooks.py, integrity.py and retention.py (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -45,6 +42,7 @@ from .compile import StatementCache, bound_values, count_statement, page_stateme
 from .holds import HoldStore
 from .integrity import IntegrityStore
 from .pool import checkout
+from .retention import RetentionStore
 from .rows import (
     EVENT_READ_COLUMNS,
     TOKEN_COLUMNS,
@@ -95,6 +93,7 @@ class Store:
         self.webhooks = WebhookStore(self, self._upsert)
         self.holds = HoldStore(self)
         self.integrity = IntegrityStore(self, self._upsert, self.placeholder)
+        self.retention = RetentionStore(self)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call `listener(org_id)` after each commit of this process that appended events
@@ -537,12 +536,12 @@ class Store:
             row = conn.execute(self._token_user, {"token_hash": token_hash}).first()
         if row is None:
             return None
-        values = tuple(row)
-        token = TokenRow(*values[: len(TOKEN_COLUMNS)])
-        user = values[len(TOKEN_COLUMNS) : -1]
+        *values, through, last = tuple(row)  # and how far retention pruned (lookups.py)
+        token, user = TokenRow(*values[: len(TOKEN_COLUMNS)]), values[len(TOKEN_COLUMNS) : -1]
         if user[0] is None:
-            return TokenUser(token, None, frozenset())
-        return TokenUser(token, entity_from_row(EntityResult._make(user)), id_list(values[-1]))
+            return TokenUser(token, None, frozenset(), (through, last))
+        found = entity_from_row(EntityResult._make(user))
+        return TokenUser(token, found, id_list(values[-1]), (through, last))
 
     def list_tokens(
         self, org_id: int, *, after_id: int | None = None, limit: int | None = None

@@ -10,9 +10,10 @@ events held?", for erasure here and for retention elsewhere.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, tuple_
 
 from ..model import EntityRow, EntityType
 from . import schema as t
@@ -67,6 +68,47 @@ def holds_over(conn: Connection, org_id: int, seqs: Iterable[int]) -> list[Entit
                 found.append(hold)
                 break
     return found
+
+
+@dataclass(frozen=True)
+class Holds:
+    """What an organization's active legal holds cover: all of it, or these scopes."""
+
+    everything: bool
+    scopes: frozenset[tuple[str, int]]
+
+    def __bool__(self) -> bool:
+        return self.everything or bool(self.scopes)
+
+
+def holds_in_force(conn: Connection, org_id: int) -> Holds:
+    """The scopes the organization's active holds cover."""
+    scopes: set[tuple[str, int]] = set()
+    everything = False
+    for hold in active_holds(conn, org_id):
+        kind, ident = hold.state.get("scope_type"), hold.state.get("scope_id")
+        if kind == EntityType.ORGANIZATION.value:
+            everything = True
+        elif isinstance(kind, str) and isinstance(ident, int):
+            scopes.add((kind, ident))
+    return Holds(everything, frozenset(scopes))
+
+
+def held_between(conn: Connection, org_id: int, first: int, last: int, holds: Holds) -> set[int]:
+    """The seqs from `first` to `last` that `holds` hold: every one under an organization
+    hold; else those with a held (scope_type, scope_id) among their scope rows (seqs of no
+    event may be among them)."""
+    if holds.everything:
+        return set(range(first, last + 1))
+    if not holds.scopes or last < first:
+        return set()
+    s = t.event_scopes.c
+    stmt = select(s.seq).where(
+        s.org_id == org_id,
+        tuple_(s.scope_type, s.scope_id).in_(sorted(holds.scopes)),
+        s.seq.between(first, last),
+    )
+    return {int(seq) for (seq,) in conn.execute(stmt)}
 
 
 class HoldStore:

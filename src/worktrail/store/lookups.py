@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Label,
     ScalarSelect,
     Select,
     and_,
     bindparam,
+    func,
     literal,
     select,
 )
@@ -48,6 +50,7 @@ def token_user(member_workspaces: MemberWorkspaces) -> Select[Any]:
             *TOKEN_COLUMNS,
             *(user.c[name] for name in ENTITY_COLUMN_NAMES),
             member_workspaces(tokens.c.org_id, tokens.c.user_id).label("workspaces"),
+            *_pruned(tokens.c.org_id),
         )
         .select_from(
             tokens.outerjoin(
@@ -55,6 +58,18 @@ def token_user(member_workspaces: MemberWorkspaces) -> Select[Any]:
             )
         )
         .where(tokens.c.token_hash == bindparam("token_hash"))
+    )
+
+
+def _pruned(org_id: ColumnElement[int]) -> tuple[Label[Any], Label[Any]]:
+    """How far retention pruned the organization: its pruned prefix's last seq and the
+    last seq of any pruned run (NULL: none), so that a cursor's check costs no statement of
+    its own where nothing was pruned (query.Reader.check_position)."""
+    r = t.pruned_ranges.c
+    prefix = select(r.last_seq).where(r.org_id == org_id, r.first_seq == 1)
+    last = select(func.max(r.last_seq)).where(r.org_id == org_id)
+    return prefix.scalar_subquery().label("pruned_through"), last.scalar_subquery().label(
+        "pruned_last"
     )
 
 

@@ -3,7 +3,8 @@ transaction locks its organization's head row (SELECT ... FOR UPDATE, see Store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -22,10 +23,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from ..config import Settings
-from ..model import EntityType
+from ..diff import now_micros
+from ..model import EntityType, State
 from . import schema as t
 from .base import Store
 from .notify import NOTIFY, CommitWatcher
+from .partitions import ahead, ensure_partitions, horizon, partitioned
+from .retention_pg import PostgresRetention
 from .rows import EVENT_READ_NAMES
 from .writing import (
     ENTITY_INSERT_COLUMNS,
@@ -37,7 +41,10 @@ from .writing import (
 )
 
 _COPY_EVENTS = f"COPY events ({', '.join(EVENT_INSERT_COLUMNS)}) FROM STDIN"
-_COPY_SCOPES = f"COPY event_scopes ({', '.join(SCOPE_INSERT_COLUMNS)}) FROM STDIN"
+# event_scopes carries its event's recorded_at here: the partition key (partitions.py)
+_COPY_SCOPES = f"COPY event_scopes ({', '.join(SCOPE_INSERT_COLUMNS)}, recorded_at) FROM STDIN"
+_EVENT_SEQ, _RECORDED = EVENT_INSERT_COLUMNS.index("seq"), EVENT_INSERT_COLUMNS.index("recorded_at")
+_SCOPE_SEQ = SCOPE_INSERT_COLUMNS.index("seq")
 _COPY_ENTITIES = f"COPY entities ({', '.join(ENTITY_INSERT_COLUMNS)}) FROM STDIN"
 _COPY_NODES = f"COPY merkle_nodes ({', '.join(NODE_INSERT_COLUMNS)}) FROM STDIN"
 # A batch's lookups by idempotency key and by external id: one probe of the unique index per
@@ -58,6 +65,8 @@ _ENTITIES_BY_EXTERNAL = (
     "WHERE org_id = %s AND type = %s AND external_id = k.external_id LIMIT 1) AS e"
 )
 CONNECT_TIMEOUT = {"connect_timeout": 5}  # seconds
+# a write this close to the end of the partitions first makes the next ones
+PARTITION_MARGIN = 86_400_000_000
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
 
 
@@ -91,7 +100,8 @@ class PostgresWriteTransaction(WriteTransaction):
     def _insert_events(self, events: list[tuple[Any, ...]], scopes: list[tuple[Any, ...]]) -> None:
         self._copy(_COPY_EVENTS, events)
         if scopes:
-            self._copy(_COPY_SCOPES, scopes)
+            recorded = {row[_EVENT_SEQ]: row[_RECORDED] for row in events}
+            self._copy(_COPY_SCOPES, [(*row, recorded[row[_SCOPE_SEQ]]) for row in scopes])
 
     def _insert_nodes(self, nodes: list[tuple[Any, ...]]) -> None:
         self._copy(_COPY_NODES, nodes)
@@ -107,8 +117,40 @@ class PostgresWriteTransaction(WriteTransaction):
 
 
 class PostgresStore(Store):
+    def __init__(self, url: str, settings: Settings) -> None:
+        super().__init__(url, settings)
+        self.retention = PostgresRetention(self)
+        self._partitions_until = 0  # events of a time before this have a partition
+
     def _upsert(self, table: Any) -> Any:
         return postgresql_insert(table)
+
+    @contextmanager
+    def write(self, org_id: int) -> Iterator[WriteTransaction]:
+        self.ensure_partitions(now_micros())
+        with super().write(org_id) as tx:
+            yield tx
+
+    @contextmanager
+    def write_new_organization(self, state: State) -> Iterator[tuple[WriteTransaction, int]]:
+        self.ensure_partitions(now_micros())
+        with super().write_new_organization(state) as made:
+            yield made
+
+    def ensure_partitions(self, now: int) -> None:
+        """Partitions for events recorded at `now`, and AHEAD_MONTHS beyond, made first
+        when missing: in a transaction of their own, before the write that needs them
+        (one that held the organization's lock would wait on the readers of the table)."""
+        if now + PARTITION_MARGIN < self._partitions_until:
+            return
+        with self._write_conn() as conn:
+            if not partitioned(conn):
+                self._partitions_until = 1 << 62  # a schema from before (being migrated)
+                return
+            until = horizon(conn)
+            if now + PARTITION_MARGIN >= until:
+                until = ensure_partitions(conn, now, ahead(now))
+        self._partitions_until = until
 
     dialect_name = "postgresql"
     placeholder = "%s"

@@ -55,6 +55,8 @@ class TokenUser:
     token: TokenRow
     user: EntityRow | None
     workspaces: frozenset[int]
+    # how far retention pruned the organization: (pruned prefix's last seq, any pruned run's)
+    pruned: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass(frozen=True)

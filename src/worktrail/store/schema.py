@@ -105,6 +105,11 @@ events = Table(
     Index("ux_events_idempotency", "org_id", "idempotency_key", unique=True),
 )
 
+# On PostgreSQL, events and event_scopes are partitioned by month of recorded_at (migration
+# 0009, partitions.py): event_scopes has its event's recorded_at there too, both primary keys
+# end with recorded_at, and the idempotency key's index is not unique (the append lock keeps
+# keys unique). The tables below are SQLite's, and what the code reads on both.
+
 # Each event indexed under every scope it belongs to at the time of the event (its subject
 # and all ancestors), so an entity's history with descendants is one range scan in seq order.
 event_scopes = Table(
@@ -273,4 +278,23 @@ signing_keys = Table(
     # 1 for the current key, NULL for retired ones: unique, so two servers starting at once
     # on a new store cannot both make theirs current
     Column("current", SmallInteger, nullable=True, unique=True),
+)
+
+# -- retention ----------------------------------------------------------------------------
+# The events retention removed, as runs of consecutive seqs (store/retention.py): the run
+# that starts at seq 1 is the pruned prefix (its last_seq is the organization's
+# `pruned_through`), the others are holes that per-subject-type retention or legal holds
+# left. `last_hash` is the chain hash of event last_seq, which the next event's prev_hash
+# must equal, so the chain is checked across every run (verify.py); the Merkle tree keeps
+# the leaves and subtrees over them (merkle_nodes is never pruned).
+pruned_ranges = Table(
+    "pruned_ranges",
+    metadata,
+    Column("org_id", BigInteger, nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("last_recorded", BigInteger, nullable=False),  # recorded_at of event last_seq
+    Column("pruned_at", BigInteger, nullable=False),  # when the run last grew
+    PrimaryKeyConstraint("org_id", "first_seq", name="pk_pruned_ranges"),
 )

@@ -12,6 +12,9 @@ make the database step over k rows to reach the k-th. Two facts let worktrail ju
   scope holds up to seq s is then one seek per type on ix_event_scopes_kind, and a binary
   search over s finds the k-th: about 20 probes of a few seeks each, whatever k is.
 
+Retention breaks both facts for an organization it pruned (its seqs have gaps, its ranks
+count removed events), so there the database skips instead.
+
 `seek_offset` turns a query's offset into a position (`after_seq`) when the query has only
 filters these facts cover; other queries keep their offset for the database to skip.
 """
@@ -143,10 +146,17 @@ def kth_seq(conn: Connection, q: EventQuery, k: int) -> int | None:
     return left
 
 
+def _pruned(conn: Connection, org_id: int) -> bool:
+    """Whether retention removed events of the organization: its seqs have gaps then, and
+    the scope ranks count events that are gone, so the database skips instead."""
+    r = t.pruned_ranges.c
+    return conn.scalar(select(r.first_seq).where(r.org_id == org_id).limit(1)) is not None
+
+
 def seek_offset(conn: Connection, q: EventQuery) -> EventQuery | None:
     """The query with its offset turned into a position (None: the offset is past its end);
     the query itself when its filters need the database to skip."""
-    if not seekable(q):
+    if not seekable(q) or _pruned(conn, q.org_id):
         return q
     position = kth_seq(conn, q, q.offset)
     if position is None:

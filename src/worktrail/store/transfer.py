@@ -15,10 +15,12 @@ from pathlib import Path
 import psycopg
 
 from ..config import Settings
+from ..diff import now_micros
 from . import schema as t
+from .partitions import ahead, ensure_partitions
 
 # The schema declares no foreign keys, so the order does not matter.
-TABLES = (t.meta, t.orgs, t.entities, t.tokens, t.checkpoints, t.signing_keys)
+TABLES = (t.meta, t.orgs, t.entities, t.tokens, t.checkpoints, t.signing_keys, t.pruned_ranges)
 BIG_TABLES = (t.events, t.event_scopes, t.merkle_nodes)
 BOOLEAN_COLUMNS = {("entities", "deleted")}
 
@@ -34,11 +36,15 @@ def copy_sqlite_to_postgres(
     of events."""
     from . import open_store
 
+    source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
     target = open_store(Settings(database_url=postgres_url))
     target.migrate()
+    first, last = source.execute("SELECT min(recorded_at), max(recorded_at) FROM events").fetchone()
+    with target.write_connection() as conn:  # a month's partition for every event
+        now = now_micros()
+        ensure_partitions(conn, min(first or now, now), max(last or now, ahead(now)))
     target.close()
     dsn = postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
     copied = 0
     with psycopg.connect(dsn) as conn:
         for table in (*TABLES, *BIG_TABLES):
@@ -46,6 +52,12 @@ def copy_sqlite_to_postgres(
             booleans = [i for i, c in enumerate(columns) if (table.name, c) in BOOLEAN_COLUMNS]
             select = f"SELECT {', '.join(columns)} FROM {table.name}"
             names = ", ".join(columns)
+            if table is t.event_scopes:  # with its event's recorded_at: the partition key
+                select = (
+                    f"SELECT {', '.join('s.' + c for c in columns)}, e.recorded_at "
+                    "FROM event_scopes s JOIN events e ON e.org_id = s.org_id AND e.seq = s.seq"
+                )
+                names += ", recorded_at"
             with conn.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as cp:
                 rows = source.execute(select)
                 while batch := rows.fetchmany(chunk):

@@ -63,6 +63,7 @@ STATUSES = {
     405: "the path is served with other methods (see Allow)",
     406: "no representation the Accept header allows",
     409: "the change conflicts with the entity's state",
+    410: "the position reaches events the retention policy removed (start again without it)",
     413: "the body is larger than the route's limit",
     414: "the query string is too long",
     415: "the body's Content-Type is not one the route reads",

@@ -8,6 +8,7 @@ from ..dialects import load_dialects
 from ..store import Store
 from .checkpoints import CheckpointWorker
 from .loop import DeliveryWorker
+from .retention import RetentionWorker
 
 
 def delivery_styles() -> dict[str, DeliveryStyle]:
@@ -24,4 +25,10 @@ def build_worker(store: Store, settings: Settings) -> DeliveryWorker:
     return DeliveryWorker(store, settings, delivery_styles())
 
 
-__all__ = ["CheckpointWorker", "DeliveryWorker", "build_worker", "delivery_styles"]
+__all__ = [
+    "CheckpointWorker",
+    "DeliveryWorker",
+    "RetentionWorker",
+    "build_worker",
+    "delivery_styles",
+]

@@ -84,9 +84,10 @@ def too_many_requests(retry_after: float) -> AsanaError:
     return AsanaError(429, RATE_LIMITED, None, headers={"Retry-After": str(int(retry_after))})
 
 
-def sync_required(token: str) -> AsanaError:
-    """The 412 of the sync protocol: no token, or one that cannot be continued, and a new one."""
-    return AsanaError(412, SYNC_INVALID, None, {"sync": token})
+def sync_required(token: str, why: str | None = None) -> AsanaError:
+    """The 412 of the sync protocol: no token, or one that cannot be continued, and a new one
+    (`why`, as the error's help: a token whose events retention removed)."""
+    return AsanaError(412, SYNC_INVALID, why, {"sync": token})
 
 
 def translate(exc: WorktrailError) -> AsanaError:

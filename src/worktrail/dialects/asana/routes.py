@@ -22,6 +22,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from ...auth import Principal
+from ...errors import Pruned
 from ...model import EntityRow, EntityType, EventQuery, Scope
 from ...query import Reader
 from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
@@ -98,7 +99,14 @@ def events_response(
     start = tokens.read(asked.sync, org_id, resource.id) if asked.sync else None
     query = EventQuery(org_id=org_id, scope=Scope(resource.type, resource.id))
     page = None
-    if start is not None:
+    if start is not None and asked.sync is not None:
+        # a token whose events retention removed cannot continue: 412 and a fresh token
+        try:
+            seen = start.seq - 1 if start.part else start.seq
+            reader.check_position(seen, True, tokens.issued_at(asked.sync))
+        except Pruned as exc:
+            fresh = tokens.mint(org_id, resource.id, SyncPosition(reader.head()))
+            raise sync_required(fresh, exc.detail) from exc
         page = read_page(
             reader, query, start, asked.limit, lambda events: render_events(reader, events)
         )

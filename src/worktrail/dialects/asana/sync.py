@@ -61,6 +61,11 @@ class SyncTokens:
             }
         )
 
+    def issued_at(self, token: str) -> int | None:
+        """When a token (one `read` accepted) was minted, in microseconds."""
+        issued = self._codec.decode(token).get("t")
+        return issued * 1_000_000 if isinstance(issued, int) else None
+
     def read(self, token: str, org_id: int, resource: int) -> SyncPosition | None:
         """The position a token carries, if it was minted here for this org and resource
         within the last ttl; None for a tampered, foreign, stale or malformed token."""

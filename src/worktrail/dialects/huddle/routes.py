@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ...auth import Principal
-from ...errors import NotFound
+from ...errors import NotFound, Pruned
 from ...model import EntityRow, EntityType, EventQuery, Scope
 from ...query import EntityHidden, Reader
 from ...web.deps import PrincipalDep, ReaderDep, ServicesDep
@@ -164,6 +164,11 @@ def audits(
         limit=params["pagesize"],
         offset=params["skipitems"],
     )
+    assert query.recorded_from is not None
+    try:  # a window reaching events retention removed: Huddle's 400 Validation on daysBack
+        reader.check_window(query.recorded_from)
+    except Pruned as exc:
+        raise validation(f"daysBack reaches events that are no longer kept: {exc.detail}") from exc
     page = reader.page(query)
     events, more = page.events, page.has_more
     comment_tasks = {kit.task_of(e) or 0 for e in events if e.subject_type is EntityType.COMMENT}

@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ...auth import Principal
-from ...errors import NotFound
+from ...errors import NotFound, Pruned
 from ...model import MAX_ID, EntityRow, EntityType, Event, entity_hex_id, split_event_id
 from ...query import Reader
 from ...web.deps import ServicesDep
@@ -114,6 +114,16 @@ def event_seq(name: str, text: str, org_id: int) -> int:
 
 def unknown_event(text: str) -> TrackerError:
     return not_found(f"Event {text} not found")
+
+
+def pruned(reader: Reader, seq: int, ascending: bool) -> None:
+    """404, the error Tracker documents for an anchor (`from`, `selected`, the changelog's
+    `id`) it does not have, when retention removed the anchor or the events next to it."""
+    try:
+        reader.check_anchor(seq)
+        reader.check_position(seq, ascending)
+    except Pruned as exc:
+        raise not_found(f"Event not found: {exc.detail}") from exc
 
 
 # -- entities --------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from ...model import ENTITY_SPECS, LOCATION_FIELDS, Action, EntityType, Event, E
 from ...query import Reader
 from ...web.openapi import listed as oa_listed
 from ...web.openapi import query
-from .access import event_hex_id, event_seq, issue_key, unknown_event
+from .access import event_hex_id, event_seq, issue_key, pruned, unknown_event
 from .errors import bad_parameter
 from .fields import DELETED, tracker_field
 from .relative import EVENT_ID, PER_PAGE, listed, per_page, single
@@ -129,6 +129,7 @@ def read_changes(
     chunk = max(asked.per_page + 2, 100)
     events = reader.iter_events(replace(history, ascending=True, after_seq=start), chunk=chunk)
     if asked.after_seq is not None:
+        pruned(reader, asked.after_seq, True)
         first = next(events, None)
         if first is None or first.seq != asked.after_seq:
             raise unknown_event(asked.after or "")

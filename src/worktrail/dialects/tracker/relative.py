@@ -25,7 +25,7 @@ from starlette.datastructures import QueryParams
 from ...model import Event, EventQuery
 from ...query import EventPage, Reader
 from ...web.openapi import query
-from .access import event_seq, unknown_event
+from .access import event_seq, pruned, unknown_event
 from .errors import TrackerError, bad_parameter
 
 DEFAULT_PER_PAGE = 50
@@ -130,6 +130,7 @@ def _from_anchor(
     """The anchor event `seq`, which must be in the history, and up to `limit` events right
     after it (or before it): the page starts one position early, so that the anchor leads it."""
     start = seq - 1 if ascending else seq + 1
+    pruned(reader, seq, ascending)
     page = _page(reader, history, ascending=ascending, after=start, limit=limit + 1)
     if not page.events or page.events[0].seq != seq:
         raise unknown_event(anchor)

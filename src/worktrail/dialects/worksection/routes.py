@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ...errors import NotFound
+from ...errors import NotFound, Pruned
 from ...model import EntityType, Event, EventQuery, Scope
 from ...query import Reader
 from ...web.openapi import content, parameters, query
@@ -31,7 +31,9 @@ from .. import kit
 from .auth import admin_org_id, oauth_principal
 from .errors import (
     ERROR_SCHEMA,
+    FIELD_REQUIRED,
     WorksectionError,
+    client_error,
     field_required,
     invalid_action,
     invalid_project,
@@ -114,6 +116,10 @@ def get_events(services: Services, reader: Reader, params: Params) -> Response:
         occurred_from=now - seconds * 1_000_000 + 1,
         occurred_to=now + 1,
     )
+    try:  # a period reaching events retention removed: code 10 on period, as out of range
+        reader.check_window(now - seconds * 1_000_000 + 1)
+    except Pruned as exc:
+        raise client_error(FIELD_REQUIRED, "Field is required", f"period: {exc.detail}") from exc
     events = newest_events(reader, query, MAX_EVENTS)
     ctx = RenderContext(
         tz=time_zone(reader.organization().state.get("timezone")),
