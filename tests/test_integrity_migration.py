@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 import worktrail.store
 from worktrail.store import Store
+from worktrail.store.health import head_revision
 from worktrail.verify import verify_chain
 
 from .conftest import Org, Tree
@@ -47,7 +48,7 @@ def test_upgrading_builds_the_tree_the_write_path_builds(
     assert len(grown[org.id]) > 2 * store.head_seq(org.id) - 3
     alembic(store, "downgrade", "0006")
     alembic(store, "upgrade", "head")
-    assert store.schema_revision() == "0007"
+    assert store.schema_revision() == head_revision()
     assert {o: nodes(store, o) for o in grown} == grown
     # in small batches too: each batch goes on from the frontier the last one left
     spec = importlib.util.spec_from_file_location(

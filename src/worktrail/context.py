@@ -47,3 +47,19 @@ def note_org(org_id: int) -> None:
     trace = current_trace.get()
     if trace is not None:
         trace.org_id = org_id
+
+
+@dataclass
+class ReadSession:
+    """Whom a request writes as and what its reads must see, for stores with read replicas
+    (store/replicas.py): authentication fills it in, the store reads it. Mutable and shared
+    by reference, like RequestTrace. Work outside any request (workers, the CLI) has none,
+    and reads the primary."""
+
+    token_id: int | None = None  # the store notes this token's writes (read-your-writes)
+    # a position in the primary's write-ahead log (bytes) a replica must have replayed to
+    # serve this request: set when the token wrote a moment ago
+    read_floor: int | None = None
+
+
+current_session: ContextVar[ReadSession | None] = ContextVar("current_session", default=None)

@@ -35,7 +35,8 @@ from sqlalchemy import (
 
 from .. import metrics
 from ..chain import GENESIS_HASH
-from ..config import Settings
+from ..config import ConfigError, Settings
+from ..context import current_session
 from ..diff import now_micros
 from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
@@ -50,6 +51,7 @@ from .compile import (
 )
 from .integrity import IntegrityStore
 from .pool import checkout
+from .replicas import PRIMARY_POSITION, ReplicaSet
 from .rows import (
     EVENT_READ_COLUMNS,
     TOKEN_COLUMNS,
@@ -88,11 +90,17 @@ class Store:
         self.settings = settings
         self.writer, self.reader = self._create_engines(url, settings)
         self._failures = faults.database_errors(self.writer)
+        self.replicas = self._create_replicas(settings)
         self._commit_listeners: list[Callable[[int], None]] = []
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
         self._tally_statements = StatementCache(tally_statement)
         self._token_user = lookups.token_user(self._member_workspaces)
+        # with replicas, on the primary: with the token's last write and where the
+        # primary's log is now (the request's read floor, see replicas.py)
+        self._token_user_floor = self._token_user.add_columns(
+            t.tokens.c.last_write_at, PRIMARY_POSITION.label("position")
+        )
         self._located_entity = lookups.located_entity()
         self._workspaces_of = lookups.workspaces_of()
         self.webhooks = WebhookStore(self, self._upsert)
@@ -124,6 +132,12 @@ class Store:
         """(writer, reader) engines."""
         raise NotImplementedError
 
+    def _create_replicas(self, settings: Settings) -> ReplicaSet | None:
+        """The read replicas the settings name (database_replica_urls), if any."""
+        if settings.database_replica_urls.strip():
+            raise ConfigError("database_replica_urls needs a PostgreSQL database_url")
+        return None
+
     def _member_workspaces(
         self, org_id: ColumnElement[int], user_id: ColumnElement[int]
     ) -> ScalarSelect[Any]:
@@ -148,26 +162,74 @@ class Store:
     # -- connections -----------------------------------------------------------------------
 
     def close(self) -> None:
+        if self.replicas is not None:
+            self.replicas.close()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only connection in a transaction (one consistent snapshot)."""
+    def read(self, at: tuple[int, int] | None = None) -> Iterator[Connection]:
+        """A read-only connection in a transaction (one consistent snapshot).
+
+        With read replicas, a request's reads go to a replica fit for them (replicas.py):
+        past the request's read floor and, given `at` = (organization, seq), holding that
+        organization's history up to seq; else, and outside requests, to the primary."""
         try:
-            with checkout(self.reader, "read") as conn, conn.begin():
+            with self._read_conn(at) as conn:
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
 
     @contextmanager
-    def _write_conn(self) -> Iterator[Connection]:
+    def _read_conn(self, at: tuple[int, int] | None) -> Iterator[Connection]:
+        session = current_session.get()
+        if self.replicas is not None and session is not None:
+            with self.replicas.connection(session.read_floor, at) as found:
+                if found is not None:
+                    replica, conn = found
+                    metrics.DB_READS.labels(replica.name).inc()
+                    yield conn
+                    return
+        if self.replicas is not None:
+            metrics.DB_READS.labels("primary").inc()
+        with checkout(self.reader, "read") as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read_primary(self) -> Iterator[Connection]:
+        """`read`, on the primary whatever the request."""
         try:
-            with checkout(self.writer, "write") as conn, conn.begin():
+            with checkout(self.writer, "read") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
+
+    def replica_states(self) -> dict[str, str]:
+        """Each read replica's state: ok, down, lagging, not a standby (none: {})."""
+        return {} if self.replicas is None else self.replicas.states()
+
+    @contextmanager
+    def _write_conn(self, note: bool = True) -> Iterator[Connection]:
+        try:
+            with checkout(self.writer, "write") as conn, conn.begin():
+                yield conn
+                if note:
+                    self._note_write(conn)
+        except self._failures as exc:
+            raise self._failure(exc) from exc
+
+    def _note_write(self, conn: Connection) -> None:
+        """With read replicas, record in the write transaction that the request's token
+        wrote now: its reads keep to replicas that have replayed this (replicas.py)."""
+        session = current_session.get()
+        if self.replicas is None or session is None or session.token_id is None:
+            return
+        conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.id == session.token_id)
+            .values(last_write_at=now_micros())
+        )
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
@@ -420,7 +482,7 @@ class Store:
         """Like fetch_events, as stored rows: for readers that render without parsing."""
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return []
-        with self.read() as conn:
+        with self.read(_position(query)) as conn:
             sought = seek_offset(conn, query)
             if sought is None:
                 return []
@@ -457,7 +519,7 @@ class Store:
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return 0
         stmt = self._count_statements(query)
-        with self.read() as conn:
+        with self.read(_position(query)) as conn:
             return int(conn.scalar(stmt, bound_values(query)) or 0)
 
     def tally(self, query: EventQuery, day_offset: int = 0) -> list[Tally]:
@@ -469,7 +531,7 @@ class Store:
             return []
         stmt = self._tally_statements(query)
         values = {**bound_values(query), "day_offset": day_offset}
-        with self.read() as conn:
+        with self.read(_position(query)) as conn:
             return [Tally(*row) for row in conn.execute(stmt, values).all()]
 
     def find_entities(
@@ -515,17 +577,22 @@ class Store:
 
     def find_token_user(self, token_hash: str) -> TokenUser | None:
         """The token with this hash, the user it acts as and that user's workspaces, in one
-        statement: every authenticated request starts with this."""
-        with self.read() as conn:
-            row = conn.execute(self._token_user, {"token_hash": token_hash}).first()
+        statement: every authenticated request starts with this. With read replicas it
+        reads the primary, and gives the request's read floor (replicas.py)."""
+        if self.replicas is None:
+            with self.read() as conn:
+                row = conn.execute(self._token_user, {"token_hash": token_hash}).first()
+            return None if row is None else _token_user_of(tuple(row))
+        with self.read_primary() as conn:
+            row = conn.execute(self._token_user_floor, {"token_hash": token_hash}).first()
         if row is None:
             return None
-        values = tuple(row)
-        token = TokenRow(*values[: len(TOKEN_COLUMNS)])
-        user = values[len(TOKEN_COLUMNS) : -1]
-        if user[0] is None:
-            return TokenUser(token, None, frozenset())
-        return TokenUser(token, entity_from_row(EntityResult._make(user)), id_list(values[-1]))
+        *values, last_write_at, position = tuple(row)
+        found = _token_user_of(tuple(values))
+        recent = now_micros() - int(self.replicas.floor_seconds * 1_000_000)
+        if last_write_at is None or last_write_at < recent:
+            return found
+        return replace(found, read_floor=int(position))
 
     def list_tokens(
         self, org_id: int, *, after_id: int | None = None, limit: int | None = None
@@ -581,8 +648,23 @@ class Store:
         token, and on SQLite it goes through the one writer connection like every write."""
         c = t.tokens.c
         stale = or_(c.last_used_at.is_(None), c.last_used_at < stale_before)
-        with self._write_conn() as conn:
+        with self._write_conn(note=False) as conn:
             conn.execute(update(t.tokens).where(c.id == token_id, stale).values(last_used_at=now))
+
+
+def _token_user_of(values: tuple[Any, ...]) -> TokenUser:
+    token = TokenRow(*values[: len(TOKEN_COLUMNS)])
+    user = values[len(TOKEN_COLUMNS) : -1]
+    if user[0] is None:
+        return TokenUser(token, None, frozenset())
+    return TokenUser(token, entity_from_row(EntityResult._make(user)), id_list(values[-1]))
+
+
+def _position(query: EventQuery) -> tuple[int, int] | None:
+    """(organization, seq): the history a store must hold to run `query` as a reader who
+    has seen its position expects (a cursor's, a sync token's, a feed's)."""
+    seq = max(query.after_seq or 0, query.until_seq or 0)
+    return (query.org_id, seq) if seq > 0 else None
 
 
 _e = t.events.c

@@ -55,6 +55,9 @@ class TokenUser:
     token: TokenRow
     user: EntityRow | None
     workspaces: frozenset[int]
+    # with read replicas: the position a replica must have replayed to serve this
+    # token's reads (it wrote a moment ago), see replicas.py
+    read_floor: int | None = None
 
 
 @dataclass(frozen=True)

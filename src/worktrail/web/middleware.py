@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
-from ..context import RequestInfo, RequestTrace, current_request, current_trace
+from ..context import (
+    ReadSession,
+    RequestInfo,
+    RequestTrace,
+    current_request,
+    current_session,
+    current_trace,
+)
 from .logs import ACCESS_LOGGER, IN_MESSAGE
 
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -67,7 +74,11 @@ class RequestContextMiddleware:
             correlation_id=(headers.get("x-correlation-id") or "")[:100] or None,
         )
         trace = RequestTrace()
-        reset = current_request.set(info), current_trace.set(trace)
+        reset = (
+            current_request.set(info),
+            current_trace.set(trace),
+            current_session.set(ReadSession()),
+        )
         answer = _Answer()
 
         async def send_with_id(message: Message) -> None:
@@ -109,6 +120,7 @@ class RequestContextMiddleware:
                     IN_MESSAGE: ("method", "route", "status", "duration_ms"),
                 },
             )
+            current_session.reset(reset[2])
             current_trace.reset(reset[1])
             current_request.reset(reset[0])
 
