@@ -55,13 +55,8 @@ PRIMARY_POSITION = literal_column(
     "(pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint", type_=BigInteger
 )
 _REPLAYED = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
-# in recovery (a standby at all), replayed position, and the replica's own idea of its
-# lag: how old the last replayed transaction is while received WAL waits to be replayed
-_STATUS = (
-    "SELECT pg_is_in_recovery(), (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, "
-    "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-    "ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END"
-)
+# in recovery (a standby at all), and the position replayed
+_STATUS = "SELECT pg_is_in_recovery(), (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
 _PRIMARY_NOW = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
 # a replica that has replayed to within a WAL page of a primary position counts as having
 # reached it, for the lag (the insert position can sit past a page header)
@@ -219,18 +214,19 @@ class ReplicaSet:
         return True
 
     def _measure(self, replica: Replica, conn: Connection) -> None:
-        """How far behind the primary the replica is: its own view (how old the last
-        replayed transaction is, while it has WAL to replay) or, larger when its stream
-        stalls, how long ago the primary was at the position it has replayed."""
+        """How far behind the primary the replica is: how long ago the primary was at the
+        position the replica has replayed. (Not the replica's own view, the age of the
+        last transaction it replayed: that grows while the primary is idle, and a replica
+        whose stream has stalled thinks it is up to date.)"""
         if not replica.refreshing.acquire(blocking=False):
             return  # another thread is at it
         try:
             self._sample_primary()
-            standby, replayed, own_lag = conn.exec_driver_sql(_STATUS).one()
+            standby, replayed = conn.exec_driver_sql(_STATUS).one()
             now = time.monotonic()
             replica.standby = bool(standby)
             replica.replayed = max(replica.replayed, int(replayed or 0))
-            replica.lag = max(float(own_lag or 0), self._behind(replica.replayed, now))
+            replica.lag = self._behind(replica.replayed, now)
             replica.measured_at = now
             metrics.REPLICA_LAG.labels(replica.name).set(replica.lag)
             metrics.REPLICA_UP.labels(replica.name).set(int(replica.state(self.max_lag) == "ok"))
@@ -247,14 +243,15 @@ class ReplicaSet:
         self._samples.append((time.monotonic(), int(position or 0)))
 
     def _behind(self, replayed: int, now: float) -> float:
-        """Seconds since the primary was last seen at a position the replica has replayed
-        (0 without samples)."""
-        oldest = now
+        """Seconds since the primary was last seen at a position the replica has replayed:
+        0 without samples (the primary is away), infinite when it is behind all of them
+        (how far is not known yet: a replica started from an old backup)."""
+        if not self._samples:
+            return 0.0
         for at, position in reversed(self._samples):
             if position <= replayed + _PAGE:
                 return now - at
-            oldest = at
-        return now - oldest
+        return math.inf
 
     def _discard(self, stack: ExitStack) -> None:
         with contextlib.suppress(*self._errors):
