@@ -21,6 +21,8 @@ from sqlalchemy import Engine, event, text
 from worktrail.app import create_app
 from worktrail.config import ConfigError, Settings
 from worktrail.context import ReadSession, current_session
+from worktrail.model import EventQuery
+from worktrail.query import Reader
 from worktrail.store import Store, open_store
 from worktrail.testing.postgres import PostgresCluster, PostgresError
 from worktrail.testing.replication import PostgresStandby
@@ -236,6 +238,20 @@ def test_a_cursor_never_continues_on_a_standby_behind_it(org: Org, pair: Pair) -
         )
         assert rest.status_code == 200
         assert [e["id"] for e in rest.json()["data"]] == [e["id"] for e in events[-2:]]
+
+
+def test_a_live_feed_woken_by_a_commit_reads_where_the_commit_is(org: Org, pair: Pair) -> None:
+    reader = Reader.whole(org.store, org.id)
+    position = org.store.head_seq(org.id)
+    query = EventQuery(org.id, ascending=True, after_seq=position)
+    pair.caught_up()
+    with pair.replay_paused():
+        org.create("tasks", name="Live", project=_project(org))
+        assert org.store.committed_head(org.id) == position + 1
+        with in_a_request():  # a request that wrote nothing: the standby, behind the commit
+            assert reader.page(query).events == []
+            woken = reader.page(query, seen=reader.committed_head())
+        assert [e.seq for e in woken.events] == [position + 1]
 
 
 def test_a_stopped_standby_sends_reads_to_the_primary(org: Org, pair: Pair) -> None:

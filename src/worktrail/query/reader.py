@@ -243,9 +243,10 @@ class Reader:
             visible = None if scope.id in visible else visible
         return replace(query, visible_workspaces=visible)
 
-    def page(self, query: EventQuery) -> EventPage[Event]:
-        """One page: at most query.limit events, whether more follow, and the position."""
-        return _page(self._store.fetch_events(self.authorized(query)), query)
+    def page(self, query: EventQuery, seen: int = 0) -> EventPage[Event]:
+        """One page: at most query.limit events, whether more follow, and the position;
+        read where the history reaches at least seq `seen` (see `committed_head`)."""
+        return _page(self._store.fetch_events(self.authorized(query), seen), query)
 
     def page_stored(self, query: EventQuery) -> EventPage[StoredEvent]:
         """`page` as stored rows, for readers that render them without parsing."""
@@ -271,6 +272,11 @@ class Reader:
     def head(self) -> int:
         """The organization's newest seq: where a feed that starts now starts."""
         return self._store.head_seq(self.org_id)
+
+    def committed_head(self) -> int:
+        """The newest seq this process has committed in the organization (0: none): a
+        live feed woken by the commit reads where it is visible (read replicas)."""
+        return self._store.committed_head(self.org_id)
 
     def event(self, seq: int) -> Event | None:
         """The event at `seq`, if this reader may read it."""

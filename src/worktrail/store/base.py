@@ -12,6 +12,7 @@ lookups.py (entity and token statements), writing.py (the write transaction), se
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -92,6 +93,8 @@ class Store:
         self._failures = faults.database_errors(self.writer)
         self.replicas = self._create_replicas(settings)
         self._commit_listeners: list[Callable[[int], None]] = []
+        self._committed_heads: dict[int, int] = {}
+        self._heads_lock = threading.Lock()
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
         self._tally_statements = StatementCache(tally_statement)
@@ -121,6 +124,11 @@ class Store:
     def _announce(self, conn: Connection, org_id: int) -> None:
         """Tell other processes, on commit, that `org_id` has new events (see
         watch_commits); nothing where the database cannot."""
+
+    def committed_head(self, org_id: int) -> int:
+        """The newest seq this process has committed in the organization (0: none yet):
+        a live feed woken by that commit reads only where it is (read replicas)."""
+        return self._committed_heads.get(org_id, 0)
 
     def _committed(self, org_id: int) -> None:
         for listener in self._commit_listeners:
@@ -322,6 +330,9 @@ class Store:
                 self._announce(conn, org_id)
         if tx.last_seq != head.last_seq:
             metrics.EVENTS_APPENDED.inc(tx.last_seq - head.last_seq)
+            with self._heads_lock:
+                known = self._committed_heads.get(org_id, 0)
+                self._committed_heads[org_id] = max(known, tx.last_seq)
             self._committed(org_id)
 
     @contextmanager
@@ -474,15 +485,17 @@ class Store:
             value = conn.scalar(select(t.orgs.c.last_seq).where(t.orgs.c.id == org_id))
         return int(value or 0)
 
-    def fetch_events(self, query: EventQuery) -> list[Event]:
-        """One page of events matching `query`, in its order, at most query.limit + 1 rows."""
-        return [event_from_row(r) for r in self.fetch_stored(query)]
+    def fetch_events(self, query: EventQuery, seen: int = 0) -> list[Event]:
+        """One page of events matching `query`, in its order, at most query.limit + 1 rows;
+        read where the organization's history reaches at least seq `seen` (and the query's
+        position), see `read`."""
+        return [event_from_row(r) for r in self.fetch_stored(query, seen)]
 
-    def fetch_stored(self, query: EventQuery) -> list[StoredEvent]:
+    def fetch_stored(self, query: EventQuery, seen: int = 0) -> list[StoredEvent]:
         """Like fetch_events, as stored rows: for readers that render without parsing."""
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return []
-        with self.read(_position(query)) as conn:
+        with self.read(_position(query, seen)) as conn:
             sought = seek_offset(conn, query)
             if sought is None:
                 return []
@@ -660,10 +673,10 @@ def _token_user_of(values: tuple[Any, ...]) -> TokenUser:
     return TokenUser(token, entity_from_row(EntityResult._make(user)), id_list(values[-1]))
 
 
-def _position(query: EventQuery) -> tuple[int, int] | None:
+def _position(query: EventQuery, seen: int = 0) -> tuple[int, int] | None:
     """(organization, seq): the history a store must hold to run `query` as a reader who
     has seen its position expects (a cursor's, a sync token's, a feed's)."""
-    seq = max(query.after_seq or 0, query.until_seq or 0)
+    seq = max(query.after_seq or 0, query.until_seq or 0, seen)
     return (query.org_id, seq) if seq > 0 else None
 
 

@@ -48,7 +48,10 @@ def event_feed(
         yield b": connected\n\n"
         quiet_since = time.monotonic()
         while not await request.is_disconnected():
-            page = await _next_page(reader, replace(query, after_seq=position))
+            # read where this process's newest commit, which may have woken the feed,
+            # is visible: not on a replica that has yet to replay it
+            seen = reader.committed_head()
+            page = await _next_page(reader, replace(query, after_seq=position), seen)
             events = page.events if page is not None else []
             for event in events:
                 position = event.seq
@@ -85,10 +88,10 @@ def _data(body: bytes) -> bytes:
     return b"".join(b"data: " + line + b"\n" for line in body.split(b"\n")) + b"\n"
 
 
-async def _next_page(reader: Reader, query: EventQuery) -> EventPage[Event] | None:
+async def _next_page(reader: Reader, query: EventQuery, seen: int) -> EventPage[Event] | None:
     """The feed's next page, or None while the database is away (the store has logged
     why)."""
     try:
-        return await to_thread.run_sync(reader.page, query)
+        return await to_thread.run_sync(reader.page, query, seen)
     except StoreError:
         return None
