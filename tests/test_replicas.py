@@ -218,6 +218,21 @@ def test_a_token_that_wrote_skips_a_standby_behind_its_write(org: Org, pair: Pai
     assert theirs.json()["data"][0]["id"] == mine["id"]
 
 
+def test_a_request_that_writes_reads_the_primary(org: Org, pair: Pair) -> None:
+    _, other_token = org.user("Other", role="admin")
+    other = {"Authorization": f"Bearer {other_token}"}
+    pair.caught_up()
+    with pair.replay_paused():
+        user = org.create("users", name="Fresh", email="fresh@example.test", role="member")
+        # another token, which wrote nothing: its reads meet a standby without the user...
+        assert org.client.get(f"/api/v1/users/{user['id']}", headers=other).status_code == 404
+        # ...but a write checks the user on the primary
+        made = org.client.post(
+            "/api/v1/tokens", json={"name": "theirs", "user": user["id"]}, headers=other
+        )
+        assert made.status_code == 201, made.text
+
+
 def test_a_cursor_never_continues_on_a_standby_behind_it(org: Org, pair: Pair) -> None:
     _, reader_token = org.user("Pager", role="admin")
     reader = {"Authorization": f"Bearer {reader_token}"}
@@ -280,6 +295,10 @@ def test_replicas_need_postgresql(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="database_replica_urls"):
         open_store(settings)
+
+
+def _workspace(org: Org) -> int:
+    return int(org.get("/api/v1/workspaces").json()["data"][0]["id"])
 
 
 def _project(org: Org) -> int:

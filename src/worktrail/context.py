@@ -56,6 +56,9 @@ class ReadSession:
     by reference, like RequestTrace. Work outside any request (workers, the CLI) has none,
     and reads the primary."""
 
+    # a request that may write (POST, PUT, PATCH, DELETE) reads the primary: what it checks
+    # before it writes is what the write will meet
+    primary: bool = False
     token_id: int | None = None  # the store notes this token's writes (read-your-writes)
     # a position in the primary's write-ahead log (bytes) a replica must have replayed to
     # serve this request: set when the token wrote a moment ago

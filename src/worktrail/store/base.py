@@ -192,7 +192,7 @@ class Store:
     @contextmanager
     def _read_conn(self, at: tuple[int, int] | None) -> Iterator[Connection]:
         session = current_session.get()
-        if self.replicas is not None and session is not None:
+        if self.replicas is not None and session is not None and not session.primary:
             with self.replicas.connection(session.read_floor, at) as found:
                 if found is not None:
                     replica, conn = found

@@ -57,6 +57,8 @@ _ENTITIES_BY_EXTERNAL = (
     "WHERE org_id = %s AND type = %s AND external_id = k.external_id) AS e"
 )
 CONNECT_TIMEOUT = {"connect_timeout": 5}  # seconds
+# a replica that does not answer has its reads go elsewhere sooner
+REPLICA_TIMEOUT = {"connect_timeout": 2}
 POOLERS = ("", "pgbouncer")
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
 
@@ -159,11 +161,11 @@ class PostgresStore(Store):
         urls = [u.strip() for u in settings.database_replica_urls.split(",") if u.strip()]
         if not urls:
             return None
-        replicas = [Replica(_server_name(u), _engine(u, settings)) for u in urls]
+        replicas = [Replica(_server_name(u), _engine(u, settings, REPLICA_TIMEOUT)) for u in urls]
         return ReplicaSet(replicas, self.writer, settings.replica_max_lag_seconds, self._failures)
 
 
-def _engine(url: str, settings: Settings) -> Engine:
+def _engine(url: str, settings: Settings, timeout: dict[str, int] = CONNECT_TIMEOUT) -> Engine:
     """An engine (a pool of connections) to one server, the primary or a replica."""
     if settings.database_pooler not in POOLERS:
         raise ConfigError(
@@ -173,9 +175,7 @@ def _engine(url: str, settings: Settings) -> Engine:
     # A database host that drops packets, or a server that accepts and never answers,
     # would hold each request until TCP gives up (minutes); it is an outage (503) once
     # this has passed. A connect_timeout in the URL wins.
-    connect_args: dict[str, Any] = (
-        {} if "connect_timeout" in make_url(url).query else dict(CONNECT_TIMEOUT)
-    )
+    connect_args: dict[str, Any] = {} if "connect_timeout" in make_url(url).query else dict(timeout)
     if settings.database_pooler == "pgbouncer":
         # PgBouncer in transaction mode hands each transaction whichever server connection
         # is free: a statement psycopg prepared on one is unknown on the next (PgBouncer

@@ -30,6 +30,8 @@ from .logs import ACCESS_LOGGER, IN_MESSAGE
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
+# requests that only read: theirs may go to read replicas (store/replicas.py)
+_READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 # A client's request id is kept when it is a plain token (what tracing systems send: hex,
 # UUIDs, base64); anything else is replaced, so a log line cannot be forged through it.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,99}")
@@ -77,7 +79,7 @@ class RequestContextMiddleware:
         reset = (
             current_request.set(info),
             current_trace.set(trace),
-            current_session.set(ReadSession()),
+            current_session.set(ReadSession(primary=scope["method"] not in _READ_METHODS)),
         )
         answer = _Answer()
 
