@@ -93,10 +93,16 @@ def pair() -> Iterator[Pair]:
 
 @pytest.fixture
 def replicated(pair: Pair, tmp_path: Path) -> Iterator[tuple[Store, TestClient]]:
+    with replicated_app(pair, tmp_path, max_lag=60) as found:
+        yield found
+
+
+@contextmanager
+def replicated_app(pair: Pair, tmp_path: Path, max_lag: int) -> Iterator[tuple[Store, TestClient]]:
     settings = make_settings(
         pair.primary.database_url(DATABASE),
         database_replica_urls=pair.standby.database_url(DATABASE),
-        replica_max_lag_seconds=60,
+        replica_max_lag_seconds=max_lag,
         integrity_key_file=str(tmp_path / "integrity.key"),
     )
     store = open_store(settings)
@@ -286,6 +292,36 @@ def test_a_stopped_standby_sends_reads_to_the_primary(org: Org, pair: Pair) -> N
         assert reads_on("primary") >= before + 5
     finally:
         pair.standby.resume()
+
+
+def test_a_standby_behind_the_bound_gets_no_reads_until_it_catches_up(
+    pair: Pair, tmp_path: Path
+) -> None:
+    with replicated_app(pair, tmp_path, max_lag=1) as (store, client):
+        writer = new_org(store, client, "Lagging")
+        build_tree(writer)
+        _, token = writer.user("Reader", role="admin")
+        reader = Org(writer.id, writer.owner_id, token, client, store)
+        pair.caught_up()
+        name = standby_name(pair)
+        assert reader.get("/api/v1/events").status_code == 200
+        assert client.get("/readyz").json()["replicas"] == {name: "ok"}
+        with pair.replay_paused():
+            writer.create("tasks", name="Behind", project=_project(writer))
+            with pair.primary.connect() as conn:  # the primary moves on by a segment
+                conn.execute("SELECT pg_switch_wal()")
+            time.sleep(2.5)
+            before = reads_on("primary")
+            page = reader.get("/api/v1/events", params={"limit": 1})
+            assert page.json()["data"][0]["subject"]["type"] == "task"  # the primary's
+            assert reads_on("primary") > before
+            assert client.get("/readyz").json()["replicas"] == {name: "lagging"}
+        pair.caught_up()
+        time.sleep(1.1)
+        assert client.get("/readyz").json()["replicas"] == {name: "ok"}
+        before = reads_on(name)
+        assert reader.get("/api/v1/events").status_code == 200
+        assert reads_on(name) > before
 
 
 def test_replicas_need_postgresql(tmp_path: Path) -> None:
