@@ -156,13 +156,15 @@ class ReplicaSet:
         self, floor: int | None, at: tuple[int, int] | None
     ) -> Iterator[tuple[Replica, Connection] | None]:
         """A replica fit for a read with this floor and position, and a connection to it
-        in a transaction; None when there is none: the read goes to the primary."""
+        in a transaction; None when there is none: the read goes to the primary. The
+        wait for a floor or position is one, whichever replicas are tried."""
+        deadline = time.monotonic() + WAIT_SECONDS
         for replica in self._candidates():
             stack = ExitStack()
             try:
                 conn = stack.enter_context(checkout(replica.engine, "read"))
                 stack.enter_context(conn.begin())
-                fit = self._fit(replica, conn, floor, at)
+                fit = self._fit(replica, conn, floor, at, deadline)
             except self._errors as exc:
                 self._discard(stack)
                 replica.fail(exc)
@@ -195,13 +197,17 @@ class ReplicaSet:
         return usable[start:] + usable[:start]
 
     def _fit(
-        self, replica: Replica, conn: Connection, floor: int | None, at: tuple[int, int] | None
+        self,
+        replica: Replica,
+        conn: Connection,
+        floor: int | None,
+        at: tuple[int, int] | None,
+        deadline: float,
     ) -> bool:
         if time.monotonic() - replica.measured_at >= REFRESH_SECONDS:
             self._measure(replica, conn)
         if replica.state(self.max_lag) != "ok":
             return False
-        deadline = time.monotonic() + WAIT_SECONDS
         # Each statement of the read (READ COMMITTED) sees what was replayed before it
         # began: once the floor and position are seen here, the read's statements see them.
         while not replica.has(floor, at):
