@@ -168,6 +168,24 @@ def test_requests_read_the_standby_and_everything_else_the_primary(
         assert conn.scalar(text("SELECT pg_is_in_recovery()")) is False
 
 
+def test_a_request_keeps_to_where_it_first_read(org: Org, pair: Pair) -> None:
+    store = org.store
+    head = store.head_seq(org.id)
+    pair.caught_up()
+    with pair.replay_paused():
+        org.create("tasks", name="Ahead", project=_project(org))
+        with in_a_request() as session, store.read() as conn:
+            assert conn.scalar(text("SELECT pg_is_in_recovery()")) is True
+        assert session.served_by == standby_name(pair)
+        with in_a_request():
+            # a client's position past the standby: the primary answers, and the rest
+            # of the request stays there (what it found there, it finds again)
+            assert store.head_seq(org.id, seen=head + 1) == head + 1
+            with store.read() as conn:
+                assert conn.scalar(text("SELECT pg_is_in_recovery()")) is False
+            assert Reader.whole(store, org.id).head() == head + 1
+
+
 def test_pages_and_exports_reach_the_standby(
     pair: Pair, replicated: tuple[Store, TestClient]
 ) -> None:

@@ -63,6 +63,17 @@ class ReadSession:
     # a position in the primary's write-ahead log (bytes) a replica must have replayed to
     # serve this request: set when the token wrote a moment ago
     read_floor: int | None = None
+    # where the request's first read went ("primary", or a replica's name): its later
+    # reads go there too, so that within a request the history never goes back
+    served_by: str | None = None
 
 
 current_session: ContextVar[ReadSession | None] = ContextVar("current_session", default=None)
+
+
+def unpin_reads() -> None:
+    """Let the current request's next reads choose their server anew: a live feed between
+    its pages (each page holds its own position)."""
+    session = current_session.get()
+    if session is not None:
+        session.served_by = None

@@ -269,9 +269,10 @@ class Reader:
         only those after its position (ascending) up to its until_seq (Store.tally)."""
         return self._store.tally(self.authorized(query), day_offset)
 
-    def head(self) -> int:
-        """The organization's newest seq: where a feed that starts now starts."""
-        return self._store.head_seq(self.org_id)
+    def head(self, seen: int = 0) -> int:
+        """The organization's newest seq: where a feed that starts now starts. Given a
+        position the client holds (`seen`), read where the history reaches it."""
+        return self._store.head_seq(self.org_id, seen)
 
     def committed_head(self) -> int:
         """The newest seq this process has committed in the organization (0: none): a
@@ -344,7 +345,7 @@ class Reader:
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """The proof that the tree of `first` events is a prefix of the tree of `second`."""
-        head = self.head()
+        head = self.head(second)
         if not 1 <= first <= second:
             raise BadRequest("'first' must be at least 1 and at most 'second'")
         if second > head:

@@ -52,7 +52,7 @@ from .compile import (
 )
 from .integrity import IntegrityStore
 from .pool import checkout
-from .replicas import PRIMARY_POSITION, ReplicaSet
+from .replicas import PRIMARY, PRIMARY_POSITION, ReplicaSet
 from .rows import (
     EVENT_READ_COLUMNS,
     TOKEN_COLUMNS,
@@ -193,14 +193,17 @@ class Store:
     def _read_conn(self, at: tuple[int, int] | None) -> Iterator[Connection]:
         session = current_session.get()
         if self.replicas is not None and session is not None and not session.primary:
-            with self.replicas.connection(session.read_floor, at) as found:
-                if found is not None:
-                    replica, conn = found
-                    metrics.DB_READS.labels(replica.name).inc()
-                    yield conn
-                    return
+            if session.served_by != PRIMARY:
+                with self.replicas.connection(session.read_floor, at, session.served_by) as found:
+                    if found is not None:
+                        replica, conn = found
+                        session.served_by = replica.name
+                        metrics.DB_READS.labels(replica.name).inc()
+                        yield conn
+                        return
+            session.served_by = PRIMARY
         if self.replicas is not None:
-            metrics.DB_READS.labels("primary").inc()
+            metrics.DB_READS.labels(PRIMARY).inc()
         with checkout(self.reader, "read") as conn, conn.begin():
             yield conn
 
@@ -480,8 +483,10 @@ class Store:
             ).first()
         return event_from_row(row) if row else None
 
-    def head_seq(self, org_id: int) -> int:
-        with self.read() as conn:
+    def head_seq(self, org_id: int, seen: int = 0) -> int:
+        """The organization's newest seq, read where it is at least `seen` (a position a
+        client holds: a replica behind it does not answer, see `read`)."""
+        with self.read((org_id, seen) if seen > 0 else None) as conn:
             value = conn.scalar(select(t.orgs.c.last_seq).where(t.orgs.c.id == org_id))
         return int(value or 0)
 

@@ -16,7 +16,10 @@ to a replica that is fit for them, else to the primary, never to an error:
   reached the floor — it waits up to WAIT_SECONDS for that, then the primary reads;
 - past the query's position (cursors and sync tokens): a page after position P of an
   organization is read on a replica only once the replica holds that organization's
-  history up to P, so a later page never comes from a replica behind the earlier one.
+  history up to P, so a later page never comes from a replica behind the earlier one;
+- where the request read so far: a request's reads stay on the server its first read
+  went to (once on the primary, on the primary), so that what one read found, the next
+  finds too (a page's events, then their entities' names).
 
 Replay positions and organization heads only grow, so the values seen last are lower
 bounds and spare most checks their query.
@@ -49,6 +52,7 @@ POLL_SECONDS = 0.005
 # measured once a second): past it, every replica that serves has its write.
 FLOOR_MARGIN_SECONDS = 2.0
 SAMPLES = 600  # the primary's positions kept to measure lag against
+PRIMARY = "primary"  # what served a read that no replica did
 
 # positions in the write-ahead log as byte offsets (pg_lsn - '0/0')
 PRIMARY_POSITION = literal_column(
@@ -153,13 +157,16 @@ class ReplicaSet:
 
     @contextmanager
     def connection(
-        self, floor: int | None, at: tuple[int, int] | None
+        self, floor: int | None, at: tuple[int, int] | None, only: str | None = None
     ) -> Iterator[tuple[Replica, Connection] | None]:
-        """A replica fit for a read with this floor and position, and a connection to it
-        in a transaction; None when there is none: the read goes to the primary. The
-        wait for a floor or position is one, whichever replicas are tried."""
+        """A replica fit for a read with this floor and position (the one named `only`,
+        if given: where the request's reads went so far), and a connection to it in a
+        transaction; None when there is none: the read goes to the primary. The wait for
+        a floor or position is one, whichever replicas are tried."""
         deadline = time.monotonic() + WAIT_SECONDS
         for replica in self._candidates():
+            if only is not None and replica.name != only:
+                continue
             stack = ExitStack()
             try:
                 conn = stack.enter_context(checkout(replica.engine, "read"))

@@ -20,6 +20,7 @@ from fastapi import Request
 from starlette.responses import StreamingResponse
 
 from .. import metrics
+from ..context import unpin_reads
 from ..errors import RETRY_AFTER_SECONDS, StoreError
 from ..model import Event, EventQuery
 from ..query import CursorCodec, EventPage, Reader, encode_position
@@ -51,6 +52,7 @@ def event_feed(
             # read where this process's newest commit, which may have woken the feed,
             # is visible: not on a replica that has yet to replay it
             seen = reader.committed_head()
+            unpin_reads()  # each page holds its own position
             page = await _next_page(reader, replace(query, after_seq=position), seen)
             events = page.events if page is not None else []
             for event in events:
