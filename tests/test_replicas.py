@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +24,7 @@ from worktrail.context import ReadSession, current_session
 from worktrail.model import EventQuery
 from worktrail.query import Reader
 from worktrail.store import Store, open_store
-from worktrail.testing.postgres import PostgresCluster, PostgresError
+from worktrail.testing.postgres import PostgresCluster, PostgresError, find_postgres_binary
 from worktrail.testing.replication import PostgresStandby
 
 from .conftest import Org, build_tree, make_settings, new_org
@@ -63,14 +63,19 @@ class Pair:
                 conn.execute("SELECT pg_wal_replay_resume()")
 
 
+def _unavailable(exc: PostgresError) -> NoReturn:
+    if os.environ.get("WORKTRAIL_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL is required but could not be started: {exc}")
+    pytest.skip(f"PostgreSQL's server programs are not available: {exc}")
+
+
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Pair]:
     try:
+        find_postgres_binary("pg_basebackup")
         primary = PostgresCluster().start()
     except PostgresError as exc:
-        if os.environ.get("WORKTRAIL_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but could not be started: {exc}")
-        pytest.skip(f"PostgreSQL's server programs are not available: {exc}")
+        _unavailable(exc)
     try:
         with primary.connect() as conn:
             # commits flushed (and so streamed) before they return, as in production
