@@ -6,7 +6,8 @@ event queries. SQLiteStore and PostgresStore (sqlite.py, postgres.py) differ in 
 open connections, write their batches and test workspace membership; the rest is shared.
 What else lives here: rows.py (what the store hands out), compile.py (EventQuery → SQL),
 lookups.py (entity and token statements), writing.py (the write transaction), seek.py
-(deep offsets by index seeks).
+(deep offsets by index seeks), tokens.py (the token methods), replicas.py (which server
+serves a read).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -55,27 +55,22 @@ from .pool import checkout
 from .replicas import PRIMARY, PRIMARY_POSITION, ReplicaSet
 from .rows import (
     EVENT_READ_COLUMNS,
-    TOKEN_COLUMNS,
-    EntityResult,
     LocatedEntity,
     OrgRow,
     Tally,
-    TokenChanges,
-    TokenRow,
-    TokenUser,
     entity_from_row,
     event_from_row,
-    id_list,
     org_from_row,
 )
 from .seek import seek_offset
+from .tokens import TokenMethods
 from .webhooks import WebhookStore
 from .writing import WriteTransaction
 
 _SEQ_OF = attrgetter("seq")
 
 
-class Store:
+class Store(TokenMethods):
     """Append-only event store plus current entity state. Thread-safe."""
 
     dialect_name = "base"
@@ -564,118 +559,6 @@ class Store:
     def count_events(self, org_id: int) -> int:
         with self.read() as conn:
             return int(conn.scalar(select(func.count()).where(t.events.c.org_id == org_id)) or 0)
-
-    # -- tokens ----------------------------------------------------------------------------
-
-    def insert_token(
-        self,
-        org_id: int,
-        user_id: int,
-        name: str,
-        token_hash: str,
-        prefix: str,
-        expires_at: int | None = None,
-    ) -> int:
-        with self._write_conn() as conn:
-            return int(
-                conn.execute(
-                    insert(t.tokens)
-                    .values(
-                        org_id=org_id,
-                        user_id=user_id,
-                        name=name,
-                        token_hash=token_hash,
-                        prefix=prefix,
-                        created_at=now_micros(),
-                        expires_at=expires_at,
-                    )
-                    .returning(t.tokens.c.id)
-                ).scalar_one()
-            )
-
-    def find_token_user(self, token_hash: str) -> TokenUser | None:
-        """The token with this hash, the user it acts as and that user's workspaces, in one
-        statement: every authenticated request starts with this. With read replicas it
-        reads the primary, and gives the request's read floor (replicas.py)."""
-        if self.replicas is None:
-            with self.read() as conn:
-                row = conn.execute(self._token_user, {"token_hash": token_hash}).first()
-            return None if row is None else _token_user_of(tuple(row))
-        with self.read_primary() as conn:
-            row = conn.execute(self._token_user_floor, {"token_hash": token_hash}).first()
-        if row is None:
-            return None
-        *values, last_write_at, position = tuple(row)
-        found = _token_user_of(tuple(values))
-        recent = now_micros() - int(self.replicas.floor_seconds * 1_000_000)
-        if last_write_at is None or last_write_at < recent:
-            return found
-        return replace(found, read_floor=int(position))
-
-    def list_tokens(
-        self, org_id: int, *, after_id: int | None = None, limit: int | None = None
-    ) -> list[TokenRow]:
-        """The organization's tokens in id order, keyset-paged by `after_id`."""
-        c = t.tokens.c
-        stmt = select(*TOKEN_COLUMNS).where(c.org_id == org_id)
-        if after_id is not None:
-            stmt = stmt.where(c.id > after_id)
-        with self.read() as conn:
-            rows = conn.execute(stmt.order_by(c.id).limit(limit)).all()
-        return [TokenRow(**r._mapping) for r in rows]
-
-    def get_token(self, org_id: int, token_id: int) -> TokenRow | None:
-        """One token of the organization (None: absent, or another organization's)."""
-        if not 0 < token_id <= MAX_ID:
-            return None
-        c = t.tokens.c
-        with self.read() as conn:
-            row = conn.execute(
-                select(*TOKEN_COLUMNS).where(c.org_id == org_id, c.id == token_id)
-            ).first()
-        return TokenRow(**row._mapping) if row else None
-
-    def update_token(self, org_id: int, token_id: int, changes: TokenChanges) -> bool:
-        """Rename a token or change its expiry; False when the organization has no such
-        token. Only the columns TokenChanges names can change."""
-        c = t.tokens.c
-        values = {k: v for k, v in changes.items() if k in TokenChanges.__annotations__}
-        if not values:
-            return self.get_token(org_id, token_id) is not None
-        with self._write_conn() as conn:
-            result = conn.execute(
-                update(t.tokens).where(c.org_id == org_id, c.id == token_id).values(**values)
-            )
-        return bool(result.rowcount)
-
-    def revoke_token(self, org_id: int, token_id: int) -> bool:
-        """Revoke a token; False when there is no such token or it is already revoked."""
-        c = t.tokens.c
-        with self._write_conn() as conn:
-            result = conn.execute(
-                update(t.tokens)
-                .where(c.org_id == org_id, c.id == token_id, c.revoked_at.is_(None))
-                .values(revoked_at=now_micros())
-            )
-        return bool(result.rowcount)
-
-    def touch_token(self, token_id: int, now: int, stale_before: int) -> None:
-        """Record a use of the token at `now`, unless one at or after `stale_before` is
-        recorded already (another request or process was first). A write: authentication
-        calls it only when the time it read is stale, so at most about once a minute per
-        token, and on SQLite it goes through the one writer connection like every write."""
-        c = t.tokens.c
-        stale = or_(c.last_used_at.is_(None), c.last_used_at < stale_before)
-        with self._write_conn(note=False) as conn:
-            conn.execute(update(t.tokens).where(c.id == token_id, stale).values(last_used_at=now))
-
-
-def _token_user_of(values: tuple[Any, ...]) -> TokenUser:
-    token = TokenRow(*values[: len(TOKEN_COLUMNS)])
-    user = values[len(TOKEN_COLUMNS) : -1]
-    if user[0] is None:
-        return TokenUser(token, None, frozenset())
-    return TokenUser(token, entity_from_row(EntityResult._make(user)), id_list(values[-1]))
 
 
 def _position(query: EventQuery, seen: int = 0) -> tuple[int, int] | None:
