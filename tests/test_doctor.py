@@ -146,3 +146,15 @@ def test_a_database_that_does_not_answer(clean_env: Path) -> None:
     assert "Database: does not answer" in text
     assert "does not answer:" in text and "refused" in text.lower()
     assert "hunter2" not in text
+
+
+def test_replica_and_listen_urls_are_shown_without_passwords(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKTRAIL_DATABASE_LISTEN_URL", "postgresql://wt:hunter2@db/wt")
+    monkeypatch.setenv("WORKTRAIL_DATABASE_REPLICA_URLS", "postgresql://wt:hunter3@replica/wt")
+    result = runner.invoke(app, ["doctor", "--database-url", store_url])
+    assert "hunter2" not in result.output and "hunter3" not in result.output
+    # replicas stream from a PostgreSQL primary: beside an SQLite store they are an error
+    assert result.exit_code == 1
+    assert "database_replica_urls needs a PostgreSQL database_url" in said(result.output)

@@ -13,6 +13,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from .context import current_session
 from .diff import now_micros
 from .errors import Forbidden, NotFound, StoreError, Unauthorized
 from .model import Actor, EntityRow, EntityType, Role
@@ -103,6 +104,9 @@ def authenticate_hash(
         raise Unauthorized("the user of this API token no longer exists")
     if row.last_used_at is None or row.last_used_at <= now - TOUCH_INTERVAL:
         _touch(store, row.id, now)
+    session = current_session.get()
+    if session is not None:  # read-your-writes on read replicas (store/replicas.py)
+        session.token_id, session.read_floor = row.id, found.read_floor
     return principal_for_user(
         user, token_id=row.id, workspaces=found.workspaces, pruned=found.pruned
     )

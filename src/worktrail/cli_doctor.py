@@ -46,9 +46,17 @@ def doctor(database_url: DatabaseUrl = None) -> None:
 def _settings_table(settings: Settings, sources: dict[str, str]) -> Table:
     table = Table("setting", "value", "from", title="Configuration")
     for name, value in settings.masked().items():
-        shown = describe(value) if name == "database_url" else value
+        shown = _described(value) if name in _URL_SETTINGS else value
         table.add_row(name, escape(str(shown)), sources[name])
     return table
+
+
+# settings that hold database URLs, shown without their passwords
+_URL_SETTINGS = ("database_url", "database_replica_urls", "database_listen_url")
+
+
+def _described(urls: str) -> str:
+    return ",".join(describe(url.strip()) for url in urls.split(",") if url.strip())
 
 
 def _value_problems(settings: Settings) -> list[str]:

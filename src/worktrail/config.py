@@ -34,6 +34,33 @@ SETTINGS: tuple[Setting, ...] = (
         "sqlite:///worktrail.db",
         "Where events live: sqlite:///path.db (embedded default) or postgresql://user@host/db.",
     ),
+    Setting(
+        "database_replica_urls",
+        str,
+        "",
+        "Streaming replicas of the PostgreSQL primary that serve requests' reads, "
+        "comma-separated postgresql:// URLs (empty: every read on the primary).",
+    ),
+    Setting(
+        "replica_max_lag_seconds",
+        int,
+        5,
+        "A replica further behind the primary than this serves no reads until it catches up.",
+    ),
+    Setting(
+        "database_pooler",
+        str,
+        "",
+        "pgbouncer: the database URLs lead to PgBouncer in transaction mode (no prepared "
+        "statements, no LISTEN through it). Empty: they lead to PostgreSQL itself.",
+    ),
+    Setting(
+        "database_listen_url",
+        str,
+        "",
+        "A direct connection to the primary for commit notices (LISTEN). Empty: "
+        "database_url, or behind a pooler none (other processes' commits seen by polling).",
+    ),
     Setting("host", str, "127.0.0.1", "Address `worktrail serve` listens on."),
     Setting("port", int, 8000, "Port `worktrail serve` listens on."),
     Setting(
@@ -202,6 +229,10 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///worktrail.db"
+    database_replica_urls: str = ""
+    replica_max_lag_seconds: int = 5
+    database_pooler: str = ""
+    database_listen_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     secret: str = ""

@@ -47,3 +47,33 @@ def note_org(org_id: int) -> None:
     trace = current_trace.get()
     if trace is not None:
         trace.org_id = org_id
+
+
+@dataclass
+class ReadSession:
+    """Whom a request writes as and what its reads must see, for stores with read replicas
+    (store/replicas.py): authentication fills it in, the store reads it. Mutable and shared
+    by reference, like RequestTrace. Work outside any request (workers, the CLI) has none,
+    and reads the primary."""
+
+    # a request that may write (POST, PUT, PATCH, DELETE) reads the primary: what it checks
+    # before it writes is what the write will meet
+    primary: bool = False
+    token_id: int | None = None  # the store notes this token's writes (read-your-writes)
+    # a position in the primary's write-ahead log (bytes) a replica must have replayed to
+    # serve this request: set when the token wrote a moment ago
+    read_floor: int | None = None
+    # where the request's first read went ("primary", or a replica's name): its later
+    # reads go there too, so that within a request the history never goes back
+    served_by: str | None = None
+
+
+current_session: ContextVar[ReadSession | None] = ContextVar("current_session", default=None)
+
+
+def unpin_reads() -> None:
+    """Let the current request's next reads choose their server anew: a live feed between
+    its pages (each page holds its own position)."""
+    session = current_session.get()
+    if session is not None:
+        session.served_by = None

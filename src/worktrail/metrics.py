@@ -52,6 +52,25 @@ POOL_WAITING = Gauge(
     ("role",),
     multiprocess_mode="livesum",
 )
+DB_READS = Counter(
+    "worktrail_db_reads",
+    "Read transactions, by the server that served them: `primary`, or a read replica's "
+    "host:port (database_replica_urls).",
+    ("server",),
+)
+REPLICA_UP = Gauge(
+    "worktrail_replica_up",
+    "1 while a read replica serves reads; 0 while it is down, lagging or not a standby.",
+    ("replica",),
+    multiprocess_mode="livemin",
+)
+REPLICA_LAG = Gauge(
+    "worktrail_replica_lag_seconds",
+    "How far behind the primary a read replica was when last measured (about once a "
+    "second while it serves reads).",
+    ("replica",),
+    multiprocess_mode="livemax",
+)
 EVENTS_APPENDED = Counter(
     "worktrail_events_appended",
     "Events committed to the store, by every way in (API writes, ingest, the commands).",

@@ -314,9 +314,10 @@ class Reader:
             visible = None if scope.id in visible else visible
         return replace(query, visible_workspaces=visible)
 
-    def page(self, query: EventQuery) -> EventPage[Event]:
-        """One page: at most query.limit events, whether more follow, and the position."""
-        return _page(self._store.fetch_events(self.authorized(query)), query)
+    def page(self, query: EventQuery, seen: int = 0) -> EventPage[Event]:
+        """One page: at most query.limit events, whether more follow, and the position;
+        read where the history reaches at least seq `seen` (see `committed_head`)."""
+        return _page(self._store.fetch_events(self.authorized(query), seen), query)
 
     def page_stored(self, query: EventQuery) -> EventPage[StoredEvent]:
         """`page` as stored rows, for readers that render them without parsing."""
@@ -339,9 +340,15 @@ class Reader:
         only those after its position (ascending) up to its until_seq (Store.tally)."""
         return self._store.tally(self.authorized(query), day_offset)
 
-    def head(self) -> int:
-        """The organization's newest seq: where a feed that starts now starts."""
-        return self._store.head_seq(self.org_id)
+    def head(self, seen: int = 0) -> int:
+        """The organization's newest seq: where a feed that starts now starts. Given a
+        position the client holds (`seen`), read where the history reaches it."""
+        return self._store.head_seq(self.org_id, seen)
+
+    def committed_head(self) -> int:
+        """The newest seq this process has committed in the organization (0: none): a
+        live feed woken by the commit reads where it is visible (read replicas)."""
+        return self._store.committed_head(self.org_id)
 
     def event(self, seq: int) -> Event | None:
         """The event at `seq`, if this reader may read it."""
@@ -409,7 +416,7 @@ class Reader:
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         """The proof that the tree of `first` events is a prefix of the tree of `second`."""
-        head = self.head()
+        head = self.head(second)
         if not 1 <= first <= second:
             raise BadRequest("'first' must be at least 1 and at most 'second'")
         if second > head:

@@ -1,14 +1,18 @@
 """The storage interface: `Store`, shared by every database: read connections, write
 transactions that append events under the per-organization lock, entity state, tokens and
 event queries. SQLiteStore and PostgresStore (sqlite.py, postgres.py) differ in how they
-open connections, write their batches and test workspace membership. Beside it: rows.py,
-compile.py (EventQuery → SQL), lookups.py, writing.py, seek.py (deep offsets), and the
-tables of webhooks.py, integrity.py and retention.py (docs/architecture.md).
+open connections, write their batches and test workspace membership; the rest is shared.
+What else lives here: rows.py (what the store hands out), compile.py (EventQuery → SQL),
+lookups.py (entity and token statements), writing.py (the write transaction), seek.py
+(deep offsets by index seeks), tokens.py (the token methods), replicas.py (which server
+serves a read), watching.py (one watcher of every process's commits), and the tables of
+webhooks.py, integrity.py and retention.py (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -25,14 +29,14 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    or_,
     select,
     update,
 )
 
 from .. import metrics
 from ..chain import GENESIS_HASH
-from ..config import Settings
+from ..config import ConfigError, Settings
+from ..context import current_session
 from ..diff import now_micros
 from ..errors import NotFound, WorktrailError
 from ..model import MAX_ID, EntityRow, EntityType, Event, EventQuery, State, StoredEvent
@@ -42,23 +46,19 @@ from .compile import StatementCache, bound_values, count_statement, page_stateme
 from .holds import HoldStore
 from .integrity import IntegrityStore
 from .pool import checkout
+from .replicas import PRIMARY, PRIMARY_POSITION, ReplicaSet
 from .retention import RetentionStore
 from .rows import (
     EVENT_READ_COLUMNS,
-    TOKEN_COLUMNS,
-    EntityResult,
     LocatedEntity,
     OrgRow,
     Tally,
-    TokenChanges,
-    TokenRow,
-    TokenUser,
     entity_from_row,
     event_from_row,
-    id_list,
     org_from_row,
 )
 from .seek import seek_offset
+from .tokens import TokenMethods
 from .watching import SharedWatcher
 from .webhooks import WebhookStore
 from .writing import WriteTransaction
@@ -66,7 +66,7 @@ from .writing import WriteTransaction
 _SEQ_OF = attrgetter("seq")
 
 
-class Store:
+class Store(TokenMethods):
     """Append-only event store plus current entity state. Thread-safe."""
 
     dialect_name = "base"
@@ -82,12 +82,20 @@ class Store:
         self.settings = settings
         self.writer, self.reader = self._create_engines(url, settings)
         self._failures = faults.database_errors(self.writer)
+        self.replicas = self._create_replicas(settings)
         self._commit_listeners: list[Callable[[int], None]] = []
         self._watcher = SharedWatcher(self._start_watcher)  # of every process's commits
+        self._committed_heads: dict[int, int] = {}
+        self._heads_lock = threading.Lock()
         self._page_statements = StatementCache(page_statement)
         self._count_statements = StatementCache(count_statement)
         self._tally_statements = StatementCache(tally_statement)
         self._token_user = lookups.token_user(self._member_workspaces)
+        # with replicas, on the primary: with the token's last write and where the
+        # primary's log is now (the request's read floor, see replicas.py)
+        self._token_user_floor = self._token_user.add_columns(
+            t.tokens.c.last_write_at, PRIMARY_POSITION.label("position")
+        )
         self._located_entity = lookups.located_entity()
         self._workspaces_of = lookups.workspaces_of()
         self.webhooks = WebhookStore(self, self._upsert)
@@ -118,6 +126,11 @@ class Store:
         """Tell other processes, on commit, that `org_id` has new events (see
         watch_commits); nothing where the database cannot."""
 
+    def committed_head(self, org_id: int) -> int:
+        """The newest seq this process has committed in the organization (0: none yet):
+        a live feed woken by that commit reads only where it is (read replicas)."""
+        return self._committed_heads.get(org_id, 0)
+
     def _committed(self, org_id: int) -> None:
         for listener in self._commit_listeners:
             listener(org_id)
@@ -127,6 +140,12 @@ class Store:
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
         """(writer, reader) engines."""
         raise NotImplementedError
+
+    def _create_replicas(self, settings: Settings) -> ReplicaSet | None:
+        """The read replicas the settings name (database_replica_urls), if any."""
+        if settings.database_replica_urls.strip():
+            raise ConfigError("database_replica_urls needs a PostgreSQL database_url")
+        return None
 
     def _member_workspaces(
         self, org_id: ColumnElement[int], user_id: ColumnElement[int]
@@ -153,26 +172,77 @@ class Store:
 
     def close(self) -> None:
         self._watcher.close()
+        if self.replicas is not None:
+            self.replicas.close()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only connection in a transaction (one consistent snapshot)."""
+    def read(self, at: tuple[int, int] | None = None) -> Iterator[Connection]:
+        """A read-only connection in a transaction (one consistent snapshot).
+
+        With read replicas, a request's reads go to a replica fit for them (replicas.py):
+        past the request's read floor and, given `at` = (organization, seq), holding that
+        organization's history up to seq; else, and outside requests, to the primary."""
         try:
-            with checkout(self.reader, "read") as conn, conn.begin():
+            with self._read_conn(at) as conn:
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
 
     @contextmanager
-    def _write_conn(self) -> Iterator[Connection]:
+    def _read_conn(self, at: tuple[int, int] | None) -> Iterator[Connection]:
+        session = current_session.get()
+        if self.replicas is not None and session is not None and not session.primary:
+            if session.served_by != PRIMARY:
+                with self.replicas.connection(session.read_floor, at, session.served_by) as found:
+                    if found is not None:
+                        replica, conn = found
+                        session.served_by = replica.name
+                        metrics.DB_READS.labels(replica.name).inc()
+                        yield conn
+                        return
+            session.served_by = PRIMARY
+        if self.replicas is not None:
+            metrics.DB_READS.labels(PRIMARY).inc()
+        with checkout(self.reader, "read") as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read_primary(self) -> Iterator[Connection]:
+        """`read`, on the primary whatever the request."""
         try:
-            with checkout(self.writer, "write") as conn, conn.begin():
+            with checkout(self.writer, "read") as conn, conn.begin():
                 yield conn
         except self._failures as exc:
             raise self._failure(exc) from exc
+
+    def replica_states(self) -> dict[str, str]:
+        """Each read replica's state: ok, down, lagging, not a standby (none: {})."""
+        return {} if self.replicas is None else self.replicas.states()
+
+    @contextmanager
+    def _write_conn(self, note: bool = True) -> Iterator[Connection]:
+        try:
+            with checkout(self.writer, "write") as conn, conn.begin():
+                yield conn
+                if note:
+                    self._note_write(conn)
+        except self._failures as exc:
+            raise self._failure(exc) from exc
+
+    def _note_write(self, conn: Connection) -> None:
+        """With read replicas, record in the write transaction that the request's token
+        wrote now: its reads keep to replicas that have replayed this (replicas.py)."""
+        session = current_session.get()
+        if self.replicas is None or session is None or session.token_id is None:
+            return
+        conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.id == session.token_id)
+            .values(last_write_at=now_micros())
+        )
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
@@ -265,6 +335,9 @@ class Store:
                 self._announce(conn, org_id)
         if tx.last_seq != head.last_seq:
             metrics.EVENTS_APPENDED.inc(tx.last_seq - head.last_seq)
+            with self._heads_lock:
+                known = self._committed_heads.get(org_id, 0)
+                self._committed_heads[org_id] = max(known, tx.last_seq)
             self._committed(org_id)
 
     @contextmanager
@@ -423,20 +496,24 @@ class Store:
             ).all()
         return {int(r.id): int(r.last_seq) for r in rows}
 
-    def head_seq(self, org_id: int) -> int:
-        with self.read() as conn:
+    def head_seq(self, org_id: int, seen: int = 0) -> int:
+        """The organization's newest seq, read where it is at least `seen` (a position a
+        client holds: a replica behind it does not answer, see `read`)."""
+        with self.read((org_id, seen) if seen > 0 else None) as conn:
             value = conn.scalar(select(t.orgs.c.last_seq).where(t.orgs.c.id == org_id))
         return int(value or 0)
 
-    def fetch_events(self, query: EventQuery) -> list[Event]:
-        """One page of events matching `query`, in its order, at most query.limit + 1 rows."""
-        return [event_from_row(r) for r in self.fetch_stored(query)]
+    def fetch_events(self, query: EventQuery, seen: int = 0) -> list[Event]:
+        """One page of events matching `query`, in its order, at most query.limit + 1 rows;
+        read where the organization's history reaches at least seq `seen` (and the query's
+        position), see `read`."""
+        return [event_from_row(r) for r in self.fetch_stored(query, seen)]
 
-    def fetch_stored(self, query: EventQuery) -> list[StoredEvent]:
+    def fetch_stored(self, query: EventQuery, seen: int = 0) -> list[StoredEvent]:
         """Like fetch_events, as stored rows: for readers that render without parsing."""
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return []
-        with self.read() as conn:
+        with self.read(_position(query, seen)) as conn:
             sought = seek_offset(conn, query)
             if sought is None:
                 return []
@@ -473,7 +550,7 @@ class Store:
         if query.visible_workspaces is not None and not query.visible_workspaces:
             return 0
         stmt = self._count_statements(query)
-        with self.read() as conn:
+        with self.read(_position(query)) as conn:
             return int(conn.scalar(stmt, bound_values(query)) or 0)
 
     def tally(self, query: EventQuery, day_offset: int = 0) -> list[Tally]:
@@ -485,7 +562,7 @@ class Store:
             return []
         stmt = self._tally_statements(query)
         values = {**bound_values(query), "day_offset": day_offset}
-        with self.read() as conn:
+        with self.read(_position(query)) as conn:
             return [Tally(*row) for row in conn.execute(stmt, values).all()]
 
     def find_entities(
@@ -501,104 +578,12 @@ class Store:
         with self.read() as conn:
             return int(conn.scalar(select(func.count()).where(t.events.c.org_id == org_id)) or 0)
 
-    # -- tokens ----------------------------------------------------------------------------
 
-    def insert_token(
-        self,
-        org_id: int,
-        user_id: int,
-        name: str,
-        token_hash: str,
-        prefix: str,
-        expires_at: int | None = None,
-    ) -> int:
-        with self._write_conn() as conn:
-            return int(
-                conn.execute(
-                    insert(t.tokens)
-                    .values(
-                        org_id=org_id,
-                        user_id=user_id,
-                        name=name,
-                        token_hash=token_hash,
-                        prefix=prefix,
-                        created_at=now_micros(),
-                        expires_at=expires_at,
-                    )
-                    .returning(t.tokens.c.id)
-                ).scalar_one()
-            )
-
-    def find_token_user(self, token_hash: str) -> TokenUser | None:
-        """The token with this hash, the user it acts as and that user's workspaces, in one
-        statement: every authenticated request starts with this."""
-        with self.read() as conn:
-            row = conn.execute(self._token_user, {"token_hash": token_hash}).first()
-        if row is None:
-            return None
-        *values, through, last = tuple(row)  # and how far retention pruned (lookups.py)
-        token, user = TokenRow(*values[: len(TOKEN_COLUMNS)]), values[len(TOKEN_COLUMNS) : -1]
-        if user[0] is None:
-            return TokenUser(token, None, frozenset(), (through, last))
-        found = entity_from_row(EntityResult._make(user))
-        return TokenUser(token, found, id_list(values[-1]), (through, last))
-
-    def list_tokens(
-        self, org_id: int, *, after_id: int | None = None, limit: int | None = None
-    ) -> list[TokenRow]:
-        """The organization's tokens in id order, keyset-paged by `after_id`."""
-        c = t.tokens.c
-        stmt = select(*TOKEN_COLUMNS).where(c.org_id == org_id)
-        if after_id is not None:
-            stmt = stmt.where(c.id > after_id)
-        with self.read() as conn:
-            rows = conn.execute(stmt.order_by(c.id).limit(limit)).all()
-        return [TokenRow(**r._mapping) for r in rows]
-
-    def get_token(self, org_id: int, token_id: int) -> TokenRow | None:
-        """One token of the organization (None: absent, or another organization's)."""
-        if not 0 < token_id <= MAX_ID:
-            return None
-        c = t.tokens.c
-        with self.read() as conn:
-            row = conn.execute(
-                select(*TOKEN_COLUMNS).where(c.org_id == org_id, c.id == token_id)
-            ).first()
-        return TokenRow(**row._mapping) if row else None
-
-    def update_token(self, org_id: int, token_id: int, changes: TokenChanges) -> bool:
-        """Rename a token or change its expiry; False when the organization has no such
-        token. Only the columns TokenChanges names can change."""
-        c = t.tokens.c
-        values = {k: v for k, v in changes.items() if k in TokenChanges.__annotations__}
-        if not values:
-            return self.get_token(org_id, token_id) is not None
-        with self._write_conn() as conn:
-            result = conn.execute(
-                update(t.tokens).where(c.org_id == org_id, c.id == token_id).values(**values)
-            )
-        return bool(result.rowcount)
-
-    def revoke_token(self, org_id: int, token_id: int) -> bool:
-        """Revoke a token; False when there is no such token or it is already revoked."""
-        c = t.tokens.c
-        with self._write_conn() as conn:
-            result = conn.execute(
-                update(t.tokens)
-                .where(c.org_id == org_id, c.id == token_id, c.revoked_at.is_(None))
-                .values(revoked_at=now_micros())
-            )
-        return bool(result.rowcount)
-
-    def touch_token(self, token_id: int, now: int, stale_before: int) -> None:
-        """Record a use of the token at `now`, unless one at or after `stale_before` is
-        recorded already (another request or process was first). A write: authentication
-        calls it only when the time it read is stale, so at most about once a minute per
-        token, and on SQLite it goes through the one writer connection like every write."""
-        c = t.tokens.c
-        stale = or_(c.last_used_at.is_(None), c.last_used_at < stale_before)
-        with self._write_conn() as conn:
-            conn.execute(update(t.tokens).where(c.id == token_id, stale).values(last_used_at=now))
+def _position(query: EventQuery, seen: int = 0) -> tuple[int, int] | None:
+    """(organization, seq): the history a store must hold to run `query` as a reader who
+    has seen its position expects (a cursor's, a sync token's, a feed's)."""
+    seq = max(query.after_seq or 0, query.until_seq or 0, seen)
+    return (query.org_id, seq) if seq > 0 else None
 
 
 _e = t.events.c

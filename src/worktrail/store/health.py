@@ -55,8 +55,9 @@ def revision_of(conn: Connection) -> str | None:
 
 def schema_state(store: Store) -> tuple[str | None, str]:
     """(the store's schema revision, the newest this worktrail knows), read through the
-    pool as every read is: StoreError while the database is away (readiness checks)."""
-    with store.read() as conn:
+    pool as every read is, on the primary: StoreError while the database is away
+    (readiness checks)."""
+    with store.read_primary() as conn:
         return revision_of(conn), head_revision()
 
 

@@ -22,13 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 from ..diff import now_micros
 from ..model import EntityType, State
 from . import schema as t
 from .base import Store
 from .notify import NOTIFY, CommitWatcher
 from .partitions import ahead, ensure_partitions, horizon, partitioned
+from .replicas import Replica, ReplicaSet
 from .retention_pg import PostgresRetention
 from .rows import EVENT_READ_NAMES
 from .writing import (
@@ -67,6 +68,9 @@ _ENTITIES_BY_EXTERNAL = (
 CONNECT_TIMEOUT = {"connect_timeout": 5}  # seconds
 # a write this close to the end of the partitions first makes the next ones
 PARTITION_MARGIN = 86_400_000_000
+# a replica that does not answer has its reads go elsewhere sooner
+REPLICA_TIMEOUT = {"connect_timeout": 2}
+POOLERS = ("", "pgbouncer")
 _NEXT_IDS = "SELECT nextval(pg_get_serial_sequence('entities', 'id')) FROM generate_series(1, %s)"
 
 
@@ -176,7 +180,15 @@ class PostgresStore(Store):
         )
 
     def _start_watcher(self, listener: Callable[[int], None]) -> Callable[[], None] | None:
-        dsn = self.writer.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # LISTEN needs a session of its own: through a pooler in transaction mode the
+        # server connection changes under it, so only a direct connection will do
+        if self.settings.database_listen_url:
+            url = make_url(normalize_url(self.settings.database_listen_url))
+        elif self.settings.database_pooler:
+            return None
+        else:
+            url = self.writer.url
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         return CommitWatcher(dsn, listener).close
 
     def _announce(self, conn: Connection, org_id: int) -> None:
@@ -186,17 +198,44 @@ class PostgresStore(Store):
         return isinstance(error, psycopg.errors.DiskFull)  # SQLSTATE 53100
 
     def _create_engines(self, url: str, settings: Settings) -> tuple[Engine, Engine]:
-        url = normalize_url(url)
-        # A database host that drops packets, or a server that accepts and never answers,
-        # would hold each request until TCP gives up (minutes); it is an outage (503) once
-        # this has passed. A connect_timeout in the URL wins.
-        connect_args = {} if "connect_timeout" in make_url(url).query else CONNECT_TIMEOUT
-        engine = create_engine(
-            url,
-            pool_size=settings.pool_size,
-            max_overflow=settings.pool_size * 2,
-            pool_pre_ping=True,
-            pool_timeout=60,
-            connect_args=connect_args,
-        )
+        engine = _engine(url, settings)
         return engine, engine
+
+    def _create_replicas(self, settings: Settings) -> ReplicaSet | None:
+        urls = [u.strip() for u in settings.database_replica_urls.split(",") if u.strip()]
+        if not urls:
+            return None
+        replicas = [Replica(_server_name(u), _engine(u, settings, REPLICA_TIMEOUT)) for u in urls]
+        return ReplicaSet(replicas, self.writer, settings.replica_max_lag_seconds, self._failures)
+
+
+def _engine(url: str, settings: Settings, timeout: dict[str, int] = CONNECT_TIMEOUT) -> Engine:
+    """An engine (a pool of connections) to one server, the primary or a replica."""
+    if settings.database_pooler not in POOLERS:
+        raise ConfigError(
+            f"database_pooler must be empty or pgbouncer, got {settings.database_pooler!r}"
+        )
+    url = normalize_url(url)
+    # A database host that drops packets, or a server that accepts and never answers,
+    # would hold each request until TCP gives up (minutes); it is an outage (503) once
+    # this has passed. A connect_timeout in the URL wins.
+    connect_args: dict[str, Any] = {} if "connect_timeout" in make_url(url).query else dict(timeout)
+    if settings.database_pooler == "pgbouncer":
+        # PgBouncer in transaction mode hands each transaction whichever server connection
+        # is free: a statement psycopg prepared on one is unknown on the next (PgBouncer
+        # 1.21 can track them, Debian 12's 1.18 cannot), so none is prepared
+        connect_args["prepare_threshold"] = None
+    return create_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size * 2,
+        pool_pre_ping=True,
+        pool_timeout=60,
+        connect_args=connect_args,
+    )
+
+
+def _server_name(url: str) -> str:
+    """host:port of a database URL (no user, password or database)."""
+    parsed = make_url(normalize_url(url))
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"

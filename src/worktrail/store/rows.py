@@ -57,6 +57,9 @@ class TokenUser:
     workspaces: frozenset[int]
     # how far retention pruned the organization: (pruned prefix's last seq, any pruned run's)
     pruned: tuple[int | None, int | None] = (None, None)
+    # with read replicas: the position a replica must have replayed to serve this
+    # token's reads (it wrote a moment ago), see replicas.py
+    read_floor: int | None = None
 
 
 @dataclass(frozen=True)

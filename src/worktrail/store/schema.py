@@ -142,6 +142,8 @@ tokens = Table(
     Column("last_used_at", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
     Column("expires_at", BigInteger, nullable=True),
+    # the token's last write, set only when the store reads from replicas (replicas.py)
+    Column("last_write_at", BigInteger, nullable=True),
     Index("ix_tokens_org_user", "org_id", "user_id"),
 )
 

@@ -83,13 +83,16 @@ class CommitHub:
             async with asyncio.timeout(timeout):  # no task per wait, unlike wait_for
                 await moved.wait()
 
-    async def page(self, reader: Reader, query: EventQuery, key: Hashable) -> EventPage[Event]:
+    async def page(
+        self, reader: Reader, query: EventQuery, seen: int, key: Hashable
+    ) -> EventPage[Event]:
         """`reader.page(query)`, read once for all the feeds that ask the same at once:
         `key` names the query as the reader may run it (its filters, visibility and
-        position), e.g. every feed of an organization's whole history woken by one commit."""
+        position, and `seen`: the history the server that reads it must hold), e.g. every
+        feed of an organization's whole history woken by one commit."""
         shared = self._reads.get(key)
         if shared is None:
-            shared = asyncio.ensure_future(to_thread.run_sync(reader.page, query))
+            shared = asyncio.ensure_future(to_thread.run_sync(reader.page, query, seen))
             self._reads[key] = shared
             shared.add_done_callback(lambda _done: self._reads.pop(key, None))
         return await asyncio.shield(shared)  # a feed that leaves does not cancel the rest

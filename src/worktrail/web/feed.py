@@ -21,6 +21,7 @@ from fastapi import Request
 from starlette.responses import StreamingResponse
 
 from .. import metrics
+from ..context import unpin_reads
 from ..errors import RETRY_AFTER_SECONDS, StoreError
 from ..model import Event, EventQuery
 from ..query import CursorCodec, EventPage, Reader, encode_position
@@ -70,10 +71,14 @@ def event_feed(
                 if await request.is_disconnected():
                     return
                 look_again = time.monotonic() + DISCONNECT_CHECK_SECONDS
-            # every event up to the head seen now is in the page's snapshot
+            # every event up to the head seen now is in the page's snapshot; with read
+            # replicas the page is read where that head, and this process's newest commit
+            # of the organization, are visible: not on a replica yet to replay them
             head = hub.head(reader.org_id)
+            seen = max(head, reader.committed_head())
+            unpin_reads()  # each page holds its own position
             page = await _next_page(
-                hub, reader, replace(query, after_seq=position), (authorized, position)
+                hub, reader, replace(query, after_seq=position), seen, (authorized, position, seen)
             )
             events = page.events if page is not None else []
             for event in events:
@@ -116,11 +121,11 @@ def _data(body: bytes) -> bytes:
 
 
 async def _next_page(
-    hub: CommitHub, reader: Reader, query: EventQuery, key: Hashable
+    hub: CommitHub, reader: Reader, query: EventQuery, seen: int, key: Hashable
 ) -> EventPage[Event] | None:
     """The feed's next page, or None while the database is away (the store has logged
     why)."""
     try:
-        return await hub.page(reader, query, key)
+        return await hub.page(reader, query, seen, key)
     except StoreError:
         return None

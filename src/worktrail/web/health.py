@@ -5,7 +5,10 @@
 - `GET /readyz`, readiness: the database answers, its schema is at the revision this
   worktrail migrates to, and the background workers this process runs (the webhook
   delivery worker, when `serve` runs one) are alive. 200 when all are, else 503 naming
-  the failing part. Its cost: two small reads of the schema's version table.
+  the failing part. Its cost: two small reads of the schema's version table. With read
+  replicas, `replicas` names each one's state (ok, down, lagging, not a standby): a
+  replica that is not ok only sends its reads to the primary, so it leaves the service
+  ready.
 
 Both are outside authentication and the OpenAPI document, and answer JSON.
 """
@@ -41,6 +44,9 @@ async def readyz(request: Request) -> Response:
         checks[name] = "stopped" if task.done() else "ok"
     ready = all(value == "ok" for value in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "unready", "checks": checks}
+    replicas = await to_thread.run_sync(services.store.replica_states)
+    if replicas:
+        body["replicas"] = replicas
     return Response(
         orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
     )

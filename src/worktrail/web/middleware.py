@@ -18,11 +18,20 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
-from ..context import RequestInfo, RequestTrace, current_request, current_trace
+from ..context import (
+    ReadSession,
+    RequestInfo,
+    RequestTrace,
+    current_request,
+    current_session,
+    current_trace,
+)
 from .logs import ACCESS_LOGGER, IN_MESSAGE
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
+# requests that only read: theirs may go to read replicas (store/replicas.py)
+_READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 # A client's request id is kept when it is a plain token (what tracing systems send: hex,
 # UUIDs, base64); anything else is replaced, so a log line cannot be forged through it.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,99}")
@@ -67,7 +76,11 @@ class RequestContextMiddleware:
             correlation_id=(headers.get("x-correlation-id") or "")[:100] or None,
         )
         trace = RequestTrace()
-        reset = current_request.set(info), current_trace.set(trace)
+        reset = (
+            current_request.set(info),
+            current_trace.set(trace),
+            current_session.set(ReadSession(primary=scope["method"] not in _READ_METHODS)),
+        )
         answer = _Answer()
 
         async def send_with_id(message: Message) -> None:
@@ -109,6 +122,7 @@ class RequestContextMiddleware:
                     IN_MESSAGE: ("method", "route", "status", "duration_ms"),
                 },
             )
+            current_session.reset(reset[2])
             current_trace.reset(reset[1])
             current_request.reset(reset[0])
 

@@ -4,6 +4,7 @@ stream through here, so they write the same bytes in the same constant memory.""
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -48,7 +49,9 @@ def read_ahead(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
             return
         put("done", None)
 
-    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    # in the request's context: its reads go where the request's would (read replicas)
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(produce,), name="read-ahead", daemon=True).start()
     try:
         while True:
             kind, value = handoff.get()
