@@ -122,6 +122,15 @@ def _open_demo(url: str, events: int) -> Store | None:
 # -- figures ---------------------------------------------------------------------------------
 
 
+# what the raw insert writes: the event rows (version 1, so no personal values' salts) and
+# their scope rows, as the store writes them
+RAW_EVENT_COLUMNS = (
+    "org_id, seq, occurred_at, recorded_at, actor_id, action, subject_type, subject_id, "
+    "idempotency_key, schema_version, prev_hash, hash, data"
+)
+RAW_SCOPE_COLUMNS = "org_id, scope_type, scope_id, seq, subject_type, n"
+
+
 def raw_insert(backend: Backend, source: Store, org_id: int, n: int, rounds: int) -> dict[str, Any]:
     """The same event rows (and their scope rows) inserted by the driver's plainest fast path."""
     query = EventQuery(org_id=org_id, ascending=True, limit=n)
@@ -160,7 +169,9 @@ def raw_insert(backend: Backend, source: Store, org_id: int, n: int, rounds: int
         for s in e.scopes:  # with the rank each scope row carries (see store/seek.py)
             key = (s.type.value, s.id, e.subject_type.value)
             ranks[key] = ranks.get(key, 0) + 1
-            scopes.append((1, s.type.value, s.id, e.seq, e.subject_type.value, ranks[key]))
+            scopes.append(
+                (1, s.type.value, s.id, e.seq, e.subject_type.value, ranks[key], e.recorded_at)
+            )
     rates = []
     for i in range(rounds):
         url = backend.url(f"raw_{i}", fresh=True)
@@ -173,18 +184,25 @@ def raw_insert(backend: Backend, source: Store, org_id: int, n: int, rounds: int
             lite.execute("PRAGMA journal_mode=WAL")
             lite.execute("PRAGMA synchronous=NORMAL")
             with lite:
-                lite.executemany(f"INSERT INTO events VALUES ({','.join('?' * 13)})", rows)
-                lite.executemany("INSERT INTO event_scopes VALUES (?,?,?,?,?,?)", scopes)
+                lite.executemany(
+                    f"INSERT INTO events ({RAW_EVENT_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
+                )
+                lite.executemany(
+                    f"INSERT INTO event_scopes ({RAW_SCOPE_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                    [row[:6] for row in scopes],
+                )
             lite.close()
         else:
             import psycopg
 
             dsn = url.replace("postgresql+psycopg://", "postgresql://")
             with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-                with cur.copy("COPY events FROM STDIN") as copy:
+                with cur.copy(f"COPY events ({RAW_EVENT_COLUMNS}) FROM STDIN") as copy:
                     for event_row in rows:
                         copy.write_row(event_row)
-                with cur.copy("COPY event_scopes FROM STDIN") as copy:
+                # partitioned by month there: each scope row carries its event's recorded_at
+                scope_columns = f"{RAW_SCOPE_COLUMNS}, recorded_at"
+                with cur.copy(f"COPY event_scopes ({scope_columns}) FROM STDIN") as copy:
                     for scope_row in scopes:
                         copy.write_row(scope_row)
         rates.append(len(rows) / (time.perf_counter() - started))
