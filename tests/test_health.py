@@ -78,7 +78,8 @@ def test_a_stopped_webhook_worker_is_not_ready(database_url: str) -> None:
 
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
-    await asyncio.wait([task])
+    await asyncio.wait([task], timeout=10)
+    assert task.done(), "the webhook worker did not stop when cancelled"
 
 
 @pytest.fixture(scope="module")

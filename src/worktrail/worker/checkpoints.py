@@ -7,7 +7,6 @@ several processes may run it at once (a checkpoint of a size issued twice is kep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ from ..diff import now_micros
 from ..errors import WorktrailError
 from ..store import Store
 from ..write import Notary
+from .pause import pause
 
 log = logging.getLogger("worktrail.integrity")
 
@@ -92,8 +92,7 @@ class CheckpointWorker:
                     self._complained = exc.detail
             except Exception:  # a bug: said, and tried again next round
                 log.exception("issuing checkpoints failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
+            await pause(self._stopping, POLL_SECONDS)
 
     def stop(self) -> None:
         self._stopping.set()

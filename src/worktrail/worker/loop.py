@@ -24,6 +24,7 @@ from ..errors import WorktrailError
 from ..store import Store
 from .deliver import Job, Sender, Settled, heartbeats, prepare, settle
 from .dispatch import dispatch_once
+from .pause import pause
 
 log = logging.getLogger("worktrail.webhooks")
 
@@ -107,8 +108,7 @@ class DeliveryWorker:
             while not self._stopping:
                 busy = await self._survive(self._round())
                 if not busy:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                    await pause(self._wake, POLL_SECONDS)
                     self._wake.clear()
         finally:
             if self._in_flight:

@@ -6,13 +6,13 @@ organization's retention lock, and a second run finds nothing more to remove).""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from ..config import Settings
 from ..errors import WorktrailError
 from ..store import Store
 from ..write.retention import run_retention
+from .pause import pause
 
 log = logging.getLogger("worktrail.retention")
 
@@ -52,8 +52,7 @@ class RetentionWorker:
                 log.error("retention failed: %s", exc.detail)
             except Exception:  # a bug: said, and tried again next round
                 log.exception("retention failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            await pause(self._stopping, self.interval)
 
     def stop(self) -> None:
         self._stopping.set()
