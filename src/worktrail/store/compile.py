@@ -23,6 +23,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    literal_column,
     or_,
     select,
     union_all,
@@ -119,32 +120,79 @@ class StatementCache:
         return len(self._statements)
 
 
-def page_statement(q: EventQuery) -> Select[Any]:
+def page_statement(q: EventQuery, partitioned: bool = False) -> Select[Any]:
     """The page of `q` in two steps: first its positions, then their rows. Picking
     positions reads indexes only; a time range makes the planner choose the time index
     and sort, and sorting bare positions instead of whole rows is what keeps such a page
-    fast (2.4 s -> 0.14 s over a million events on SQLite), as it does deep offsets."""
+    fast (2.4 s -> 0.14 s over a million events on SQLite), as it does deep offsets.
+
+    `partitioned` (PostgreSQL, partitions.py): a position is (seq, recorded_at), which
+    the indexes that pick it hold too, so that each row is read from the one monthly
+    partition that holds it rather than probed for in every month's index."""
+    by_time = partitioned and q.newest_per_subject is None
     if q.newest_per_subject is not None:
         positions = _newest_seqs(q)
     else:
         stmt, seq_col = _matching(q)
-        positions = stmt.add_columns(seq_col.label("seq")).subquery("matching")
+        stmt = stmt.add_columns(seq_col.label("seq"))
+        if by_time:
+            stmt = stmt.add_columns(_recorded_of(q).label("recorded_at"))
+        positions = stmt.subquery("matching")
     seq = positions.c.seq
-    page = select(seq)
+    page = select(seq, positions.c.recorded_at) if by_time else select(seq)
     if q.after_seq is not None:
         after = bindparam("after_seq", type_=Integer)
         page = page.where(seq > after if q.ascending else seq < after)
     page = page.order_by(seq.asc() if q.ascending else seq.desc())
-    page = page.limit(bindparam("page_size", type_=Integer))
+    page = page.limit(bindparam("page_size", type_=Integer, literal_execute=_plain(q)))
     if q.offset:
         page = page.offset(bindparam("offset", type_=Integer))
     picked = page.subquery("page")
     e = t.events
+    on = e.c.seq == picked.c.seq
+    if by_time:
+        on = and_(on, e.c.recorded_at == picked.c.recorded_at)
     return (
         select(*EVENT_READ_COLUMNS)
-        .select_from(e.join(picked, e.c.seq == picked.c.seq))
+        .select_from(e.join(picked, on))
         .where(e.c.org_id == bindparam("org_id"))
     )
+
+
+def _plain(q: EventQuery) -> bool:
+    """Whether `q` is an organization's whole history from a position, the most read
+    page. Its page size is then written into the statement when it runs, so that
+    PostgreSQL keeps one generic plan for it (a backward walk of the primary key) instead
+    of planning every run anew, which over monthly partitions costs more than running:
+    2.8 ms against 0.6 ms for a first page over 18 partitions. Only for this shape: for a
+    scope's page the generic plan guesses one row per partition and sorts them all."""
+    return q.scope is None and not any(
+        (
+            q.seqs,
+            q.subject_types,
+            q.subject_ids,
+            q.actions,
+            q.subject_actions,
+            q.actor_ids,
+            q.occurred_from is not None,
+            q.occurred_to is not None,
+            q.recorded_from is not None,
+            q.recorded_to is not None,
+            q.visible_workspaces is not None,
+            q.newest_per_subject is not None,
+            q.text is not None,
+            q.changed_fields,
+        )
+    )
+
+
+def _recorded_of(q: EventQuery) -> ColumnElement[int]:
+    """The recorded_at of `_matching(q)`'s rows: on PostgreSQL a scope row holds its
+    event's (the partition key of event_scopes, which the table's metadata leaves out
+    since SQLite's scope rows do not have it)."""
+    if q.scope is not None and q.descendants:
+        return literal_column(f"{t.event_scopes.name}.recorded_at", BigInteger)
+    return t.events.c.recorded_at
 
 
 def count_statement(q: EventQuery) -> Select[Any]:

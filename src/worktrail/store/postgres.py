@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -27,6 +28,8 @@ from ..diff import now_micros
 from ..model import EntityType, State
 from . import schema as t
 from .base import Store
+from .compile import StatementCache, page_statement
+from .liveness import ping_when_idle
 from .notify import NOTIFY, CommitWatcher
 from .partitions import ahead, ensure_partitions, horizon, partitioned
 from .replicas import Replica, ReplicaSet
@@ -125,6 +128,7 @@ class PostgresStore(Store):
         super().__init__(url, settings)
         self.retention = PostgresRetention(self)
         self._partitions_until = 0  # events of a time before this have a partition
+        self._page_statements = StatementCache(partial(page_statement, partitioned=True))
 
     def _upsert(self, table: Any) -> Any:
         return postgresql_insert(table)
@@ -205,12 +209,22 @@ class PostgresStore(Store):
         urls = [u.strip() for u in settings.database_replica_urls.split(",") if u.strip()]
         if not urls:
             return None
-        replicas = [Replica(_server_name(u), _engine(u, settings, REPLICA_TIMEOUT)) for u in urls]
+        replicas = [
+            Replica(_server_name(u), _engine(u, settings, REPLICA_TIMEOUT, replica=True))
+            for u in urls
+        ]
         return ReplicaSet(replicas, self.writer, settings.replica_max_lag_seconds, self._failures)
 
 
-def _engine(url: str, settings: Settings, timeout: dict[str, int] = CONNECT_TIMEOUT) -> Engine:
-    """An engine (a pool of connections) to one server, the primary or a replica."""
+def _engine(
+    url: str, settings: Settings, timeout: dict[str, int] = CONNECT_TIMEOUT, replica: bool = False
+) -> Engine:
+    """An engine (a pool of connections) to one server, the primary or a replica.
+
+    A replica's connections are tested every time they are taken: a read that finds its
+    replica gone cannot move to another once it has begun, and a stopped replica must
+    cost no request an error. The primary's are tested after a second idle (liveness.py):
+    a request on a primary that went away fails whatever connection it holds."""
     if settings.database_pooler not in POOLERS:
         raise ConfigError(
             f"database_pooler must be empty or pgbouncer, got {settings.database_pooler!r}"
@@ -225,14 +239,17 @@ def _engine(url: str, settings: Settings, timeout: dict[str, int] = CONNECT_TIME
         # is free: a statement psycopg prepared on one is unknown on the next (PgBouncer
         # 1.21 can track them, Debian 12's 1.18 cannot), so none is prepared
         connect_args["prepare_threshold"] = None
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size * 2,
-        pool_pre_ping=True,
         pool_timeout=60,
+        pool_pre_ping=replica,
         connect_args=connect_args,
     )
+    if not replica:
+        ping_when_idle(engine)
+    return engine
 
 
 def _server_name(url: str) -> str:
