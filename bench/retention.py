@@ -27,6 +27,7 @@ from worktrail.diff import now_micros
 from worktrail.model.retention import DAY_MICROS
 from worktrail.store import Store, open_store
 from worktrail.store.partitions import ensure_partitions, micros, month_start, next_month
+from worktrail.store.pg_settings import RECOMMENDED
 from worktrail.testing.postgres import PostgresServer, start_postgres
 from worktrail.write import create_organization
 from worktrail.write.retention import run_retention
@@ -221,7 +222,7 @@ def main() -> None:
     table = [["backend", "events", "expired", "partitions", "median s", "events/s", "rounds s"]]
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
-        server = start_postgres() if backend == "postgres" else None
+        server = start_postgres(RECOMMENDED) if backend == "postgres" else None
         try:
             table.append(run(backend, args.events, args.rounds, server))
         finally:

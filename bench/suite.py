@@ -30,6 +30,7 @@ from worktrail.errors import StoreError
 from worktrail.model import EntityType, Scope
 from worktrail.query import CursorCodec, EventQuery, encode_position
 from worktrail.store import Store, open_store
+from worktrail.store.pg_settings import RECOMMENDED
 from worktrail.store.transfer import copy_sqlite_to_postgres
 from worktrail.testing.postgres import PostgresServer, start_postgres
 from worktrail.testing.server import LiveServer, serve
@@ -49,7 +50,9 @@ class Backend:
     def __init__(self, kind: str, data: Path) -> None:
         self.kind = kind
         self.data = data
-        self.server: PostgresServer | None = start_postgres() if kind == "postgres" else None
+        self.server: PostgresServer | None = (
+            start_postgres(RECOMMENDED) if kind == "postgres" else None
+        )
 
     def url(self, name: str, fresh: bool = False) -> str:
         if self.server is None:

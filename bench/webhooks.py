@@ -45,6 +45,7 @@ import orjson
 from worktrail.auth import create_token
 from worktrail.config import Settings
 from worktrail.store import Store, open_store
+from worktrail.store.pg_settings import RECOMMENDED
 from worktrail.testing.postgres import PostgresServer, start_postgres
 from worktrail.testing.server import free_port, serve
 from worktrail.write import create_organization
@@ -173,7 +174,9 @@ class Backend:
     def __init__(self, kind: str, tmp: Path) -> None:
         self.kind = kind
         self.tmp = tmp
-        self.server: PostgresServer | None = start_postgres() if kind == "postgres" else None
+        self.server: PostgresServer | None = (
+            start_postgres(RECOMMENDED) if kind == "postgres" else None
+        )
         self.made = 0
 
     def fresh_url(self) -> str:

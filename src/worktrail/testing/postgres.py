@@ -37,6 +37,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -224,10 +225,17 @@ class PostgresCluster(PostgresServer):
     and data, as a database outage would.
     """
 
-    def __init__(self, *, startup_timeout: float = 60.0, start_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        startup_timeout: float = 60.0,
+        start_attempts: int = 3,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.startup_timeout = startup_timeout
         self.start_attempts = start_attempts
+        self.settings = dict(settings or {})  # over the test settings (e.g. RECOMMENDED)
         self._root: Path | None = None
         self._port: int | None = None
         self._owner: str | None = None
@@ -377,6 +385,7 @@ class PostgresCluster(PostgresServer):
             "synchronous_commit": "off",
             "full_page_writes": "off",
             "log_min_messages": "warning",
+            **self.settings,
         }
         extra = "".join(f"{key} = {value}\n" for key, value in settings.items())
         # Written in place so the file keeps its owner; later lines win over earlier ones.
@@ -506,12 +515,13 @@ def _as_user(cmd: list[str], user: str | None) -> list[str]:
     return ["su", user, "-s", "/bin/sh", "-c", shlex.join(cmd)]
 
 
-def start_postgres() -> PostgresServer:
-    """The server named by ``WORKTRAIL_TEST_DATABASE_URL``, else a new started cluster.
+def start_postgres(settings: Mapping[str, str] | None = None) -> PostgresServer:
+    """The server named by ``WORKTRAIL_TEST_DATABASE_URL``, else a new started cluster
+    (with ``settings`` over the test settings: the benchmarks pass the recommended ones).
 
     Call :meth:`PostgresServer.stop` when done with it.
     """
     url = postgres_url_from_env()
     if url is not None:
         return PostgresServer(url)
-    return PostgresCluster().start()
+    return PostgresCluster(settings=settings).start()
