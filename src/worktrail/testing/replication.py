@@ -26,7 +26,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import psycopg
@@ -51,8 +51,8 @@ class PostgresStandby(PostgresCluster):
     (which writes ``standby.signal`` and the primary's connection into the copy) and
     started on a port of its own. Its URLs name the same databases as the primary's."""
 
-    def __init__(self, primary: PostgresCluster, **kwargs: float | int) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, primary: PostgresCluster, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.primary = primary
 
     def _initdb(self, initdb: str) -> None:
