@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import threading
 import time
@@ -36,6 +35,7 @@ from worktrail.testing.postgres import PostgresServer, start_postgres
 from worktrail.testing.server import LiveServer, serve
 from worktrail.write import create_organization
 
+from . import raw
 from .common import ingest_records, percentile, print_table, summary, write_results
 from .load import Load, LoadError, get, wait_idle, wrk_load
 
@@ -125,91 +125,16 @@ def _open_demo(url: str, events: int) -> Store | None:
 # -- figures ---------------------------------------------------------------------------------
 
 
-# what the raw insert writes: the event rows (version 1, so no personal values' salts) and
-# their scope rows, as the store writes them
-RAW_EVENT_COLUMNS = (
-    "org_id, seq, occurred_at, recorded_at, actor_id, action, subject_type, subject_id, "
-    "idempotency_key, schema_version, prev_hash, hash, data"
-)
-RAW_SCOPE_COLUMNS = "org_id, scope_type, scope_id, seq, subject_type, n"
-
-
 def raw_insert(backend: Backend, source: Store, org_id: int, n: int, rounds: int) -> dict[str, Any]:
-    """The same event rows (and their scope rows) inserted by the driver's plainest fast path."""
-    query = EventQuery(org_id=org_id, ascending=True, limit=n)
-    events = source.fetch_events(query)[:n]
-    rows = []
-    scopes = []
-    ranks: dict[tuple[str, int, str], int] = {}
-    for e in events:
-        data = orjson.dumps(
-            {
-                "actor": e.actor.to_json() if e.actor else None,
-                "changes": list(e.changes),
-                "before": e.before,
-                "after": e.after,
-                "context": e.context,
-                "scopes": [str(s) for s in e.scopes],
-            }
-        ).decode()
-        rows.append(
-            (
-                1,
-                e.seq,
-                e.occurred_at,
-                e.recorded_at,
-                e.actor.id if e.actor else None,
-                e.action.value,
-                e.subject_type.value,
-                e.subject_id,
-                e.idempotency_key,
-                1,
-                e.prev_hash,
-                e.hash,
-                data,
-            )
-        )
-        for s in e.scopes:  # with the rank each scope row carries (see store/seek.py)
-            key = (s.type.value, s.id, e.subject_type.value)
-            ranks[key] = ranks.get(key, 0) + 1
-            scopes.append(
-                (1, s.type.value, s.id, e.seq, e.subject_type.value, ranks[key], e.recorded_at)
-            )
-    rates = []
-    for i in range(rounds):
-        url = backend.url(f"raw_{i}", fresh=True)
-        target = open_store(Settings(database_url=url))
-        target.migrate()
-        target.close()
-        started = time.perf_counter()
-        if backend.server is None:
-            lite = sqlite3.connect(url.removeprefix("sqlite:///"))
-            lite.execute("PRAGMA journal_mode=WAL")
-            lite.execute("PRAGMA synchronous=NORMAL")
-            with lite:
-                lite.executemany(
-                    f"INSERT INTO events ({RAW_EVENT_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
-                )
-                lite.executemany(
-                    f"INSERT INTO event_scopes ({RAW_SCOPE_COLUMNS}) VALUES (?,?,?,?,?,?)",
-                    [row[:6] for row in scopes],
-                )
-            lite.close()
-        else:
-            import psycopg
-
-            dsn = url.replace("postgresql+psycopg://", "postgresql://")
-            with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-                with cur.copy(f"COPY events ({RAW_EVENT_COLUMNS}) FROM STDIN") as copy:
-                    for event_row in rows:
-                        copy.write_row(event_row)
-                # partitioned by month there: each scope row carries its event's recorded_at
-                scope_columns = f"{RAW_SCOPE_COLUMNS}, recorded_at"
-                with cur.copy(f"COPY event_scopes ({scope_columns}) FROM STDIN") as copy:
-                    for scope_row in scopes:
-                        copy.write_row(scope_row)
-        rates.append(len(rows) / (time.perf_counter() - started))
-    return {"raw_insert_events_per_s": summary(rates), "raw_insert_rows": len(rows)}
+    """The rows worktrail writes for the source's first `n` events, in its batches and
+    transactions, by the driver's plainest fast path (bench/raw.py)."""
+    rows = raw.batches(source, org_id, n)
+    rates = [raw.insert_rate(backend.url(f"raw_{i}", fresh=True), rows) for i in range(rounds)]
+    return {
+        "raw_insert_events_per_s": summary(rates),
+        "raw_insert_rows": sum(len(b.events) for b in rows),
+        "raw_insert_written": dict(raw.rows_written(rows)),
+    }
 
 
 def batch_ingest(base: str, store: Store, rounds: int, batches: int = 10) -> dict[str, Any]:
@@ -572,10 +497,12 @@ def run_backend(
 def table_for(results: dict[str, Any]) -> list[list[str]]:
     table = [["figure", "median", "min", "max"]]
     for key, value in results.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "median" in value:
             table.append(
                 [key, f"{value['median']:,.2f}", f"{value['min']:,.2f}", f"{value['max']:,.2f}"]
             )
+        elif isinstance(value, dict):  # counts, e.g. the rows the raw insert writes
+            table.append([key, ", ".join(f"{k} {v:,}" for k, v in value.items()), "", ""])
         elif isinstance(value, float):
             table.append([key, f"{value:,.2f}", "", ""])
         else:
