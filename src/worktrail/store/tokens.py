@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, insert, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, or_, select, update
 
 from ..diff import now_micros
 from ..model import MAX_ID
@@ -25,6 +25,11 @@ from .rows import (
 
 if TYPE_CHECKING:
     from .replicas import ReplicaSet
+
+_w = t.token_writes.c
+_LAST_WRITE = select(_w.last_write_at).where(
+    _w.org_id == bindparam("org_id"), _w.token_id == bindparam("token_id")
+)
 
 
 class TokenMethods:
@@ -69,17 +74,21 @@ class TokenMethods:
     def find_token_user(self, token_hash: str) -> TokenUser | None:
         """The token with this hash, the user it acts as and that user's workspaces, in one
         statement: every authenticated request starts with this. With read replicas it
-        reads the primary, and gives the request's read floor (replicas.py)."""
+        reads the primary, and gives the request's read floor (replicas.py): the token's
+        last write is a second point read, in its organization (token_writes)."""
         if self.replicas is None:
             with self.read() as conn:
                 row = conn.execute(self._token_user, {"token_hash": token_hash}).first()
             return None if row is None else _token_user_of(tuple(row))
         with self.read_primary() as conn:
             row = conn.execute(self._token_user_floor, {"token_hash": token_hash}).first()
-        if row is None:
-            return None
-        *values, last_write_at, position = tuple(row)
-        found = _token_user_of(tuple(values))
+            if row is None:
+                return None
+            *values, position = tuple(row)
+            found = _token_user_of(tuple(values))
+            last_write_at = conn.scalar(
+                _LAST_WRITE, {"org_id": found.token.org_id, "token_id": found.token.id}
+            )
         recent = now_micros() - int(self.replicas.floor_seconds * 1_000_000)
         if last_write_at is None or last_write_at < recent:
             return found
