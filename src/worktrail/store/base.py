@@ -241,22 +241,6 @@ class Store(TokenMethods):
         except self._failures as exc:
             raise self._failure(exc) from exc
 
-    def _note_write(self, conn: Connection) -> None:
-        """With read replicas, record in the write transaction that the request's token
-        wrote now: its reads keep to replicas that have replayed this (replicas.py)."""
-        session = current_session.get()
-        if self.replicas is None or session is None or session.token_id is None:
-            return
-        w = t.token_writes
-        now = now_micros()
-        conn.execute(
-            self._upsert(w)
-            .values(org_id=session.org_id, token_id=session.token_id, last_write_at=now)
-            .on_conflict_do_update(
-                index_elements=[w.c.org_id, w.c.token_id], set_={"last_write_at": now}
-            )
-        )
-
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
         """A write transaction outside any organization's history: bookkeeping tables

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, bindparam, insert, or_, select, update
 
+from ..context import current_session
 from ..diff import now_micros
 from ..model import MAX_ID
 from . import schema as t
@@ -44,6 +45,7 @@ class TokenMethods:
         def read(self, at: tuple[int, int] | None = None) -> AbstractContextManager[Connection]: ...
         def read_primary(self) -> AbstractContextManager[Connection]: ...
         def _write_conn(self, note: bool = True) -> AbstractContextManager[Connection]: ...
+        def _upsert(self, table: Any) -> Any: ...
 
     def insert_token(
         self,
@@ -140,6 +142,22 @@ class TokenMethods:
                 .values(revoked_at=now_micros())
             )
         return bool(result.rowcount)
+
+    def _note_write(self, conn: Connection) -> None:
+        """With read replicas, record in the write transaction that the request's token
+        wrote now: its reads keep to replicas that have replayed this (replicas.py)."""
+        session = current_session.get()
+        if self.replicas is None or session is None or session.token_id is None:
+            return
+        w = t.token_writes
+        now = now_micros()
+        conn.execute(
+            self._upsert(w)
+            .values(org_id=session.org_id, token_id=session.token_id, last_write_at=now)
+            .on_conflict_do_update(
+                index_elements=[w.c.org_id, w.c.token_id], set_={"last_write_at": now}
+            )
+        )
 
     def touch_token(self, token_id: int, now: int, stale_before: int) -> None:
         """Record a use of the token at `now`, unless one at or after `stale_before` is
