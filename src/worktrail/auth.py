@@ -106,7 +106,8 @@ def authenticate_hash(
         _touch(store, row.id, now)
     session = current_session.get()
     if session is not None:  # read-your-writes on read replicas (store/replicas.py)
-        session.token_id, session.read_floor = row.id, found.read_floor
+        session.token_id, session.org_id = row.id, row.org_id
+        session.read_floor = found.read_floor
     return principal_for_user(
         user, token_id=row.id, workspaces=found.workspaces, pruned=found.pruned
     )

@@ -60,6 +60,7 @@ class ReadSession:
     # before it writes is what the write will meet
     primary: bool = False
     token_id: int | None = None  # the store notes this token's writes (read-your-writes)
+    org_id: int | None = None  # the token's organization, where its writes are noted
     # a position in the primary's write-ahead log (bytes) a replica must have replayed to
     # serve this request: set when the token wrote a moment ago
     read_floor: int | None = None

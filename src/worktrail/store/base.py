@@ -91,13 +91,11 @@ class Store(TokenMethods):
         self._count_statements = StatementCache(count_statement)
         self._tally_statements = StatementCache(tally_statement)
         self._token_user = lookups.token_user(self._member_workspaces)
-        # with replicas, on the primary: with the token's last write and where the
-        # primary's log is now (the request's read floor, see replicas.py)
-        self._token_user_floor = self._token_user.add_columns(
-            t.tokens.c.last_write_at, PRIMARY_POSITION.label("position")
-        )
-        self._located_entity = lookups.located_entity()
-        self._workspaces_of = lookups.workspaces_of()
+        # with replicas, on the primary: with where the primary's log is now (the request's
+        # read floor, see replicas.py)
+        self._token_user_floor = self._token_user.add_columns(PRIMARY_POSITION.label("position"))
+        self._located_entity = lookups.located_entity(self._same_org)
+        self._workspaces_of = lookups.workspaces_of(self._same_org)
         self.webhooks = WebhookStore(self, self._upsert)
         self.holds = HoldStore(self)
         self.integrity = IntegrityStore(self, self._upsert, self.placeholder)
@@ -157,6 +155,17 @@ class Store(TokenMethods):
     def _disk_full(self, error: BaseException) -> bool:
         """Whether the driver's `error` says the database's disk is full."""
         return False
+
+    def _same_org(
+        self, column: ColumnElement[int], org_id: ColumnElement[int] | int
+    ) -> ColumnElement[bool]:
+        """That `column` is the organization `org_id`, in statements that find entities by
+        their ids too (their keys begin with the organization: (org_id, id))."""
+        return column == org_id
+
+    def _new_entity_id(self, conn: Connection) -> int:
+        """A fresh entity id, in the write transaction on `conn`."""
+        raise NotImplementedError
 
     def _upsert(self, table: Any) -> Any:
         """An INSERT of this database that can update on conflict (`on_conflict_do_update`)."""
@@ -231,18 +240,6 @@ class Store(TokenMethods):
                     self._note_write(conn)
         except self._failures as exc:
             raise self._failure(exc) from exc
-
-    def _note_write(self, conn: Connection) -> None:
-        """With read replicas, record in the write transaction that the request's token
-        wrote now: its reads keep to replicas that have replayed this (replicas.py)."""
-        session = current_session.get()
-        if self.replicas is None or session is None or session.token_id is None:
-            return
-        conn.execute(
-            update(t.tokens)
-            .where(t.tokens.c.id == session.token_id)
-            .values(last_write_at=now_micros())
-        )
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
@@ -345,10 +342,13 @@ class Store(TokenMethods):
         """Create an organization (its entity and its head row) and write in its history."""
         now = now_micros()
         with self._write_conn() as conn:
-            org_id = conn.execute(
-                insert(t.entities)
-                .values(
-                    org_id=0,
+            # the organization is its own entity: its id first, since a row's organization
+            # (its distribution column, distribution.py) never changes once it is written
+            org_id = self._new_entity_id(conn)
+            conn.execute(
+                insert(t.entities).values(
+                    id=org_id,
+                    org_id=org_id,
                     type=EntityType.ORGANIZATION.value,
                     state=orjson.dumps(state).decode(),
                     deleted=False,
@@ -356,9 +356,7 @@ class Store(TokenMethods):
                     created_at=now,
                     updated_at=now,
                 )
-                .returning(t.entities.c.id)
-            ).scalar_one()
-            conn.execute(update(t.entities).where(t.entities.c.id == org_id).values(org_id=org_id))
+            )
             conn.execute(
                 insert(t.orgs).values(
                     id=org_id,
@@ -434,12 +432,12 @@ class Store(TokenMethods):
         wanted = sorted({i for i in ids if 0 < i <= MAX_ID})
         if not wanted:
             return {}
-        # By id alone, the organization checked here: given `org_id = ? AND id IN (...)`,
-        # SQLite's planner walks the organization's whole entity index instead of probing the
-        # ids (48 ms for 20 ids among 300,000 entities; now well under a millisecond).
+        c = t.entities.c
         with self.read() as conn:
-            rows = conn.execute(select(t.entities).where(t.entities.c.id.in_(wanted))).all()
-        return {r.id: entity_from_row(r) for r in rows if r.org_id == org_id}
+            rows = conn.execute(
+                select(t.entities).where(self._same_org(c.org_id, org_id), c.id.in_(wanted))
+            ).all()
+        return {r.id: entity_from_row(r) for r in rows}
 
     def workspaces_of(self, org_id: int, ids: Sequence[int]) -> dict[int, int]:
         """The workspace each of these entities lies in now (absent: none, or not an entity
@@ -448,8 +446,8 @@ class Store(TokenMethods):
         if not wanted:
             return {}
         with self.read() as conn:
-            rows = conn.execute(self._workspaces_of, {"ids": wanted}).all()
-        return {r.origin: r.id for r in rows if r.org_id == org_id}
+            rows = conn.execute(self._workspaces_of, {"org_id": org_id, "ids": wanted}).all()
+        return {r.origin: r.id for r in rows}
 
     def list_entities(
         self,

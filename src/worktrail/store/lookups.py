@@ -32,6 +32,9 @@ from .text import json_text, like_pattern
 # (organization id column, user id column) -> the ids of the workspaces whose members
 # include that user, aggregated into one JSON array
 MemberWorkspaces = Callable[[ColumnElement[int], ColumnElement[int]], ScalarSelect[Any]]
+# (organization id column, the organization) -> the test that a row is the organization's,
+# where entities are also found by their ids (Store._same_org)
+SameOrg = Callable[[ColumnElement[int], ColumnElement[int] | int], ColumnElement[bool]]
 
 # Containers stop at these types: a workspace is where visibility is decided, and
 # organizations and users lie in no workspace.
@@ -73,9 +76,9 @@ def _pruned(org_id: ColumnElement[int]) -> tuple[Label[Any], Label[Any]]:
     )
 
 
-def _containers(anchor: ColumnElement[bool]) -> Any:
-    """A recursive CTE (origin, id, type, org_id): the entities `anchor` selects and each
-    one's containers up to its workspace."""
+def _containers(anchor: ColumnElement[bool], same_org: SameOrg) -> Any:
+    """A recursive CTE (origin, id, type, org_id): the entities `anchor` selects (in the
+    bound organization `org_id`) and each one's containers up to its workspace."""
     e = t.entities
     start = select(
         e.c.id.label("origin"),
@@ -84,7 +87,7 @@ def _containers(anchor: ColumnElement[bool]) -> Any:
         e.c.org_id,
         e.c.container_id,
         literal(0, Integer).label("depth"),
-    ).where(anchor)
+    ).where(same_org(e.c.org_id, bindparam("org_id")), anchor)
     chain = start.cte("containers", recursive=True)
     up = e.alias("container")
     return chain.union_all(
@@ -96,6 +99,7 @@ def _containers(anchor: ColumnElement[bool]) -> Any:
             up.c.container_id,
             chain.c.depth + 1,
         ).where(
+            same_org(up.c.org_id, chain.c.org_id),
             up.c.id == chain.c.container_id,
             chain.c.type.not_in(_TOP_TYPES),
             chain.c.depth < MAX_DEPTH,
@@ -103,10 +107,10 @@ def _containers(anchor: ColumnElement[bool]) -> Any:
     )
 
 
-def located_entity() -> Select[Any]:
+def located_entity(same_org: SameOrg) -> Select[Any]:
     """The entity with the bound `entity_id` in the organization `org_id`, and as
     `workspace_id` the workspace it lies in now."""
-    chain = _containers(t.entities.c.id == bindparam("entity_id"))
+    chain = _containers(t.entities.c.id == bindparam("entity_id"), same_org)
     workspace = (
         select(chain.c.id)
         .where(chain.c.type == EntityType.WORKSPACE.value)
@@ -115,17 +119,15 @@ def located_entity() -> Select[Any]:
     )
     e = t.entities
     return select(e, workspace.label("workspace_id")).where(
-        e.c.org_id == bindparam("org_id"), e.c.id == bindparam("entity_id")
+        same_org(e.c.org_id, bindparam("org_id")), e.c.id == bindparam("entity_id")
     )
 
 
-def workspaces_of() -> Select[Any]:
-    """(origin, workspace id) for each entity of the expanding bound `ids` that lies in a
-    workspace; the organization is checked on the rows (see Store.get_entities)."""
-    chain = _containers(t.entities.c.id.in_(bindparam("ids", expanding=True)))
-    return select(chain.c.origin, chain.c.id, chain.c.org_id).where(
-        chain.c.type == EntityType.WORKSPACE.value
-    )
+def workspaces_of(same_org: SameOrg) -> Select[Any]:
+    """(origin, workspace id) for each entity of the expanding bound `ids` in the bound
+    organization `org_id` that lies in a workspace."""
+    chain = _containers(t.entities.c.id.in_(bindparam("ids", expanding=True)), same_org)
+    return select(chain.c.origin, chain.c.id).where(chain.c.type == EntityType.WORKSPACE.value)
 
 
 def named_like(org_id: int, entity_type: EntityType, name: str, limit: int) -> Select[Any]:

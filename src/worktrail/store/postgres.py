@@ -133,6 +133,9 @@ class PostgresStore(Store):
     def _upsert(self, table: Any) -> Any:
         return postgresql_insert(table)
 
+    def _new_entity_id(self, conn: Connection) -> int:
+        return int(conn.exec_driver_sql(_NEXT_IDS, (1,)).scalar_one())
+
     @contextmanager
     def write(self, org_id: int) -> Iterator[WriteTransaction]:
         self.ensure_partitions(now_micros())

@@ -8,8 +8,9 @@ to a replica that is fit for them, else to the primary, never to an error:
 - not lagging: no further behind the primary than `replica_max_lag_seconds` (measured at
   most once a second, by whichever read comes first);
 - past the request's read floor (read-your-writes): every write transaction made for a
-  token sets the token's `last_write_at`, on the primary, where every process sees it.
-  Authentication reads it, and with it the primary's WAL insert position; when the token
+  token sets the token's `last_write_at` (token_writes, in the token's organization), on
+  the primary, where every process sees it. Authentication reads it, and with it the
+  primary's WAL insert position; when the token
   wrote within the lag bound (plus a margin), that position is the request's floor: every
   commit the client had been answered for lies below it, since the client sent this
   request after. A replica serves the request only once `pg_last_wal_replay_lsn()` has

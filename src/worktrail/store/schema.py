@@ -1,5 +1,7 @@
-"""Table definitions (SQLAlchemy Core). Every table leads with org_id, so no query has to
-cross organizations and a sharded PostgreSQL can distribute by it.
+"""Table definitions (SQLAlchemy Core). Every key leads with org_id (the organization's
+own table with its id), so no query has to cross organizations and Citus can distribute
+the tables by organization as they are; the few global tables are reference tables
+(distribution.py says which and why).
 
 Times are integer microseconds since the epoch (UTC): exact, compact and compared the same
 way on every database.
@@ -25,6 +27,10 @@ from sqlalchemy import (
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid).
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# entities and webhook_attempts number their rows across organizations (an entity's id is
+# public), and key them by (org_id, id) on PostgreSQL; on SQLite their key is `id` alone,
+# its rowid, which numbers them (migration 0011 says why).
 
 metadata = MetaData()
 
@@ -53,7 +59,7 @@ orgs = Table(
 entities = Table(
     "entities",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, autoincrement=True),
     Column("org_id", BigInteger, nullable=False),
     Column("type", String(20), nullable=False),
     Column("container_id", BigInteger, nullable=True),
@@ -63,6 +69,7 @@ entities = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "id", name="pk_entities"),
     Index("ix_entities_org_type_id", "org_id", "type", "id"),
     Index("ix_entities_org_container", "org_id", "container_id", "type", "id"),
     Index("ux_entities_external", "org_id", "type", "external_id", unique=True),
@@ -142,9 +149,19 @@ tokens = Table(
     Column("last_used_at", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
     Column("expires_at", BigInteger, nullable=True),
-    # the token's last write, set only when the store reads from replicas (replicas.py)
-    Column("last_write_at", BigInteger, nullable=True),
     Index("ix_tokens_org_user", "org_id", "user_id"),
+)
+
+# When each token last wrote, set by write transactions only when the store reads from
+# replicas (replicas.py). Apart from api_tokens, which is global (a reference table): this
+# is written with every write, in the writing organization.
+token_writes = Table(
+    "token_writes",
+    metadata,
+    Column("org_id", BigInteger, nullable=False),
+    Column("token_id", BigInteger, nullable=False),
+    Column("last_write_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "token_id", name="pk_token_writes"),
 )
 
 # -- webhooks ---------------------------------------------------------------------------
@@ -222,7 +239,7 @@ webhook_messages = Table(
 webhook_attempts = Table(
     "webhook_attempts",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("id", Id, nullable=False, autoincrement=True),
     Column("org_id", BigInteger, nullable=False),
     Column("webhook_id", BigInteger, nullable=False),
     Column("seq", BigInteger, nullable=True),  # null: a ping or a heartbeat
@@ -233,6 +250,7 @@ webhook_attempts = Table(
     Column("error", Text, nullable=True),
     Column("response_body", Text, nullable=True),
     Column("next_attempt_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("org_id", "id", name="pk_webhook_attempts"),
     Index("ix_webhook_attempts_log", "org_id", "webhook_id", "id"),
 )
 

@@ -39,6 +39,8 @@ READER_CACHE_KIB = 8192
 # thread, 300 by two, 220 by four and 90 by forty, which burned 1.4 cores doing it. Two,
 # so that one slow request (a Kantata or Worksection window) does not hold up the rest.
 SERVER_THREADS = 2
+# entities' next id: after the largest rowid (`id INTEGER PRIMARY KEY`), one seek
+_NEXT_ID = "SELECT coalesce(max(id), 0) + 1 FROM entities"
 
 
 def _on_connect(cache_kib: int) -> Any:
@@ -72,14 +74,27 @@ class SQLiteWriteTransaction(WriteTransaction):
         # one else inserts meanwhile: ids go on from the largest in use, as SQLite itself
         # would choose them (rowids of entities, which are never removed), past those
         # handed out in this transaction and not yet written.
-        top = self.conn.exec_driver_sql("SELECT max(id) FROM entities").scalar()
-        start = max(int(top or 0), max(self._new, default=0), max(self._id_pool, default=0)) + 1
+        top = self.conn.exec_driver_sql(_NEXT_ID).scalar_one() - 1
+        start = max(int(top), max(self._new, default=0), max(self._id_pool, default=0)) + 1
         return list(range(start, start + count))
 
 
 class SQLiteStore(Store):
     def _upsert(self, table: Any) -> Any:
         return sqlite_insert(table)
+
+    def _same_org(
+        self, column: ColumnElement[int], org_id: ColumnElement[int] | int
+    ) -> ColumnElement[bool]:
+        # An expression of the column, not the column, so that SQLite's planner finds the
+        # entities by id (its rowid: `org_id = ? AND id IN (...)` walked the organization's
+        # whole entity index instead, 48 ms for 20 ids among 300,000 entities) and checks
+        # their organization on the row.
+        return column + 0 == org_id
+
+    def _new_entity_id(self, conn: Connection) -> int:
+        # the one writer holds the write lock: the next id, as SQLite would choose it
+        return int(conn.exec_driver_sql(_NEXT_ID).scalar_one())
 
     dialect_name = "sqlite"
     server_threads = SERVER_THREADS

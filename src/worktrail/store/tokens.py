@@ -8,8 +8,9 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, insert, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, or_, select, update
 
+from ..context import current_session
 from ..diff import now_micros
 from ..model import MAX_ID
 from . import schema as t
@@ -26,6 +27,11 @@ from .rows import (
 if TYPE_CHECKING:
     from .replicas import ReplicaSet
 
+_w = t.token_writes.c
+_LAST_WRITE = select(_w.last_write_at).where(
+    _w.org_id == bindparam("org_id"), _w.token_id == bindparam("token_id")
+)
+
 
 class TokenMethods:
     """The token methods of `Store`."""
@@ -39,6 +45,7 @@ class TokenMethods:
         def read(self, at: tuple[int, int] | None = None) -> AbstractContextManager[Connection]: ...
         def read_primary(self) -> AbstractContextManager[Connection]: ...
         def _write_conn(self, note: bool = True) -> AbstractContextManager[Connection]: ...
+        def _upsert(self, table: Any) -> Any: ...
 
     def insert_token(
         self,
@@ -69,17 +76,21 @@ class TokenMethods:
     def find_token_user(self, token_hash: str) -> TokenUser | None:
         """The token with this hash, the user it acts as and that user's workspaces, in one
         statement: every authenticated request starts with this. With read replicas it
-        reads the primary, and gives the request's read floor (replicas.py)."""
+        reads the primary, and gives the request's read floor (replicas.py): the token's
+        last write is a second point read, in its organization (token_writes)."""
         if self.replicas is None:
             with self.read() as conn:
                 row = conn.execute(self._token_user, {"token_hash": token_hash}).first()
             return None if row is None else _token_user_of(tuple(row))
         with self.read_primary() as conn:
             row = conn.execute(self._token_user_floor, {"token_hash": token_hash}).first()
-        if row is None:
-            return None
-        *values, last_write_at, position = tuple(row)
-        found = _token_user_of(tuple(values))
+            if row is None:
+                return None
+            *values, position = tuple(row)
+            found = _token_user_of(tuple(values))
+            last_write_at = conn.scalar(
+                _LAST_WRITE, {"org_id": found.token.org_id, "token_id": found.token.id}
+            )
         recent = now_micros() - int(self.replicas.floor_seconds * 1_000_000)
         if last_write_at is None or last_write_at < recent:
             return found
@@ -131,6 +142,22 @@ class TokenMethods:
                 .values(revoked_at=now_micros())
             )
         return bool(result.rowcount)
+
+    def _note_write(self, conn: Connection) -> None:
+        """With read replicas, record in the write transaction that the request's token
+        wrote now: its reads keep to replicas that have replayed this (replicas.py)."""
+        session = current_session.get()
+        if self.replicas is None or session is None or session.token_id is None:
+            return
+        w = t.token_writes
+        now = now_micros()
+        conn.execute(
+            self._upsert(w)
+            .values(org_id=session.org_id, token_id=session.token_id, last_write_at=now)
+            .on_conflict_do_update(
+                index_elements=[w.c.org_id, w.c.token_id], set_={"last_write_at": now}
+            )
+        )
 
     def touch_token(self, token_id: int, now: int, stale_before: int) -> None:
         """Record a use of the token at `now`, unless one at or after `stale_before` is

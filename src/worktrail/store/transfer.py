@@ -20,7 +20,16 @@ from . import schema as t
 from .partitions import ahead, ensure_partitions
 
 # The schema declares no foreign keys, so the order does not matter.
-TABLES = (t.meta, t.orgs, t.entities, t.tokens, t.checkpoints, t.signing_keys, t.pruned_ranges)
+TABLES = (
+    t.meta,
+    t.orgs,
+    t.entities,
+    t.tokens,
+    t.token_writes,
+    t.checkpoints,
+    t.signing_keys,
+    t.pruned_ranges,
+)
 BIG_TABLES = (t.events, t.event_scopes, t.merkle_nodes)
 BOOLEAN_COLUMNS = {("entities", "deleted")}
 
