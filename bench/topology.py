@@ -68,6 +68,8 @@ def build(url: str, events: int) -> tuple[int, int, str, str]:
             ingest(store, owner, ingest_records(first, project.entity.id), 1000)
         _, reader_token = create_token(store, made.org_id, made.owner_id, "reader")
         _, writer_token = create_token(store, made.org_id, made.owner_id, "writer")
+        with store.write_connection() as conn:  # statistics, as a store in service has them
+            conn.exec_driver_sql("ANALYZE")
         return made.org_id, task.entity.id, reader_token, writer_token
     finally:
         store.close()
