@@ -129,6 +129,8 @@ def page_statement(q: EventQuery, partitioned: bool = False) -> Select[Any]:
     `partitioned` (PostgreSQL, partitions.py): a position is (seq, recorded_at), which
     the indexes that pick it hold too, so that each row is read from the one monthly
     partition that holds it rather than probed for in every month's index."""
+    if partitioned and _plain(q):
+        return _plain_page(q)
     by_time = partitioned and q.newest_per_subject is None
     if q.newest_per_subject is not None:
         positions = _newest_seqs(q)
@@ -161,6 +163,40 @@ def page_statement(q: EventQuery, partitioned: bool = False) -> Select[Any]:
         .select_from(e.join(picked, on))
         .where(e.c.org_id == bindparam("org_id"))
     )
+
+
+def _plain(q: EventQuery) -> bool:
+    """Whether `q` is an organization's whole history from a position: the most read page,
+    which needs no second step (no filter to pick positions by, no offset to skip)."""
+    return (
+        q.scope is None
+        and q.offset == 0
+        and not (q.seqs or q.subject_types or q.subject_ids or q.actions or q.subject_actions)
+        and not (q.actor_ids or q.changed_fields)
+        and q.occurred_from is None
+        and q.occurred_to is None
+        and q.recorded_from is None
+        and q.recorded_to is None
+        and q.visible_workspaces is None
+        and q.newest_per_subject is None
+        and q.text is None
+    )
+
+
+def _plain_page(q: EventQuery) -> Select[Any]:
+    """The page of a plain `q` in one step, on PostgreSQL: its rows in key order. Over
+    monthly partitions the two steps cost more to plan than to run (the events table twice,
+    every month's indexes each time): 5.4 ms against 1.3 ms for a first page over 18."""
+    e = t.events
+    seq = e.c.seq
+    stmt = select(*EVENT_READ_COLUMNS).where(e.c.org_id == bindparam("org_id"))
+    if q.after_seq is not None:
+        after = bindparam("after_seq", type_=Integer)
+        stmt = stmt.where(seq > after if q.ascending else seq < after)
+    if q.until_seq is not None:
+        stmt = stmt.where(seq <= bindparam("until_seq"))
+    stmt = stmt.order_by(seq.asc() if q.ascending else seq.desc())
+    return stmt.limit(bindparam("page_size", type_=Integer))
 
 
 def _recorded_of(q: EventQuery) -> ColumnElement[int]:
