@@ -10,47 +10,27 @@ listeners for nothing. As there, a notice is a hint: polling stays the fallback.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
-RECONNECT_SECONDS = (0.5, 1, 2, 5)  # waits before reopening, the last one repeated
+from .watching import Listener, WatcherThread
+
 VERSION = "PRAGMA data_version"
 HEADS = "SELECT id, last_seq FROM orgs"
 
-log = logging.getLogger("worktrail.store")
 
-
-class DataVersionWatcher:
+class DataVersionWatcher(WatcherThread):
     """Calls `listener(org_id)` after each commit to the SQLite file at `path`, by any
     other connection, that appended events of `org_id`, checking every `interval` seconds,
     until closed."""
 
-    def __init__(self, path: Path, listener: Callable[[int], None], interval: float) -> None:
+    errors = (sqlite3.Error,)
+
+    def __init__(self, path: Path, listener: Listener, interval: float) -> None:
+        super().__init__(listener)
         self._uri = path.resolve().as_uri() + "?mode=ro"
-        self._listener = listener
         self._interval = interval
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="commit-watcher", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._closed.is_set():
-            try:
-                self._watch()
-                failures = 0
-            except sqlite3.Error as exc:
-                wait = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
-                failures += 1
-                log.warning("watching for commits interrupted (%s); retrying in %s s", exc, wait)
-                self._closed.wait(wait)
+        self.start()
 
     def _watch(self) -> None:
         conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, timeout=5)
@@ -70,9 +50,3 @@ class DataVersionWatcher:
                         self._deliver(org_id)
         finally:
             conn.close()
-
-    def _deliver(self, org_id: int) -> None:
-        try:
-            self._listener(org_id)
-        except Exception:
-            log.exception("a commit listener failed")
