@@ -5,6 +5,7 @@ refused by the native API (410) and Asana (412 with a fresh sync token)."""
 from __future__ import annotations
 
 import base64
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -370,3 +371,26 @@ def test_serve_runs_the_retention_job(database_url: str, tmp_path: Path) -> None
         assert not RetentionWorker(store, make_settings(database_url)).enabled
     finally:
         store.close()
+
+
+def test_the_web_uis_pages_refuse_a_cursor_into_pruned_events(org: Org, tree: Tree) -> None:
+    from .test_ui import sign_in
+
+    browser = sign_in(TestClient(org.client.app, raise_server_exceptions=False), org.token)
+    for n in range(30):
+        org.create("tasks", name=f"T{n}", project=tree.project)
+    page = browser.get("/")
+    older = re.search(r'href="([^"]+)" rel="next"', page.text)
+    assert older is not None
+    link = older[1].replace("&amp;", "&")
+    assert browser.get(link).status_code == 200  # before retention: the older page
+    set_policy(org, retention_days=30)
+    cut = now_micros()
+    org.create("tasks", name="Kept", project=tree.project)
+    removed = expire(org.store, cut + 30 * DAY_MICROS)
+    assert removed > 30
+    refused = browser.get(link)
+    assert refused.status_code == 410
+    assert "retention" in refused.text and "<html" in refused.text
+    browser.app.state.ui.integrity.wait()  # type: ignore[attr-defined]
+    browser.app.state.ui.tallies.wait()  # type: ignore[attr-defined]

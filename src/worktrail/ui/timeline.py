@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..errors import BadRequest
 from ..model import EntityRow, EntityType, Event, EventQuery
-from ..query import EventPage, decode_position, encode_position
+from ..query import EventPage, decode_cursor, encode_position
 from .chart import activity_chart
 from .filters import FILTER_PARAMS, PAGE_PARAMS, Filters, parse_filters, to_micros
 from .present import Presenter, entity_href, entity_name
@@ -116,13 +116,16 @@ def page_of(
     qp, cursors, reader = viewer.request.query_params, viewer.services.cursors, viewer.reader
     if newer_cursor := qp.get("newer"):
         ascending = replace(query, ascending=True)
-        position = decode_position(cursors, ascending, newer_cursor)
+        position, issued = decode_cursor(cursors, ascending, newer_cursor)
+        reader.check_position(position, True, issued)  # never past pruned events
         found: EventPage[Event] = reader.page(replace(ascending, after_seq=position))
         events = list(reversed(found.events))
         has_older, has_newer = True, found.has_more
     else:
         if older_cursor := qp.get("older"):
-            query = replace(query, after_seq=decode_position(cursors, query, older_cursor))
+            position, issued = decode_cursor(cursors, query, older_cursor)
+            reader.check_position(position, False, issued)
+            query = replace(query, after_seq=position)
         found = reader.page(query)
         events = found.events
         has_older, has_newer = found.has_more, bool(qp.get("older"))
