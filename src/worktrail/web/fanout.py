@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import time
@@ -83,8 +84,8 @@ class Fanout:
         feed.released.clear()
         feed.ticket = next(self._tickets)
         self._joined.setdefault(feed.org_id, {})[feed] = feed.ticket
-        if self._ticking is None:
-            self._ticking = asyncio.create_task(self._tick())
+        if self._ticking is None:  # outside the request that starts it (its read session)
+            self._ticking = asyncio.create_task(self._tick(), context=contextvars.Context())
         return True
 
     def leave(self, feed: Follower) -> None:
