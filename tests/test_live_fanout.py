@@ -266,3 +266,17 @@ def _wait_for_clients(url: str, count: int) -> None:
     while value(scrape(url), "worktrail_live_feed_clients") != count:
         assert time.monotonic() < deadline, f"never {count} live-feed clients"
         time.sleep(0.1)
+
+
+def test_the_streams_start_goes_through_the_middlewares_and_head_ends_there(site: Site) -> None:
+    asked = {"X-Request-ID": "fan-out-1"}
+    with site.api.stream("GET", STREAM, headers=asked) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["x-request-id"] == "fan-out-1"
+        assert stream.headers["x-content-type-options"] == "nosniff"
+        assert stream.headers["cache-control"] == "no-cache"
+        assert next(stream.iter_lines()) == ": connected"
+    head = site.api.head(STREAM, headers=asked)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"].startswith("text/event-stream")
+    assert head.headers["x-request-id"] == "fan-out-1"
