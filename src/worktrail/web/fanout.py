@@ -128,8 +128,9 @@ class Fanout:
                 if page.events:
                     chunk = Chunk(self._messages(first, page))
                     position = page.events[-1].seq
-                    members = [m for m in members if self._offer(m, chunk, position)]
-                if not page.has_more:
+                    now = time.monotonic()
+                    members = [m for m in members if self._offer(m, chunk, position, now)]
+                if not page.has_more or not members:
                     break
         except Exception as exc:
             if not isinstance(exc, StoreError):  # a store error was logged by the store
@@ -150,7 +151,7 @@ class Fanout:
             for event in page.events
         )
 
-    def _offer(self, member: tuple[Follower, int], chunk: Chunk, position: int) -> bool:
+    def _offer(self, member: tuple[Follower, int], chunk: Chunk, position: int, now: float) -> bool:
         """Write `chunk` to a member still in the fan-out since the round began; let go of
         one its client is too far behind to take it."""
         feed, ticket = member
@@ -161,7 +162,7 @@ class Fanout:
             self.leave(feed)  # behind: it reads on from its position by itself
             return False
         feed.position = position
-        feed.quiet_since = time.monotonic()
+        feed.quiet_since = now
         return True
 
     async def _tick(self) -> None:
@@ -173,7 +174,7 @@ class Fanout:
             for joined in list(self._joined.values()):
                 for feed, ticket in list(joined.items()):
                     if now - feed.quiet_since > HEARTBEAT_SECONDS:
-                        self._offer((feed, ticket), HEARTBEAT, feed.position)
+                        self._offer((feed, ticket), HEARTBEAT, feed.position, now)
             if now - looked >= self._poll:
                 looked = now
                 for org_id in list(self._joined):
