@@ -96,9 +96,6 @@ class Fanout:
         feed.ticket = 0
         feed.released.set()
 
-    def count(self, org_id: int) -> int:
-        return len(self._joined.get(org_id, ()))
-
     def close(self) -> None:
         if self._ticking is not None:
             self._ticking.cancel()
