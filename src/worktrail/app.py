@@ -56,7 +56,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         threads = settings.threads if settings.threads > 0 else store.server_threads
         to_thread.current_default_thread_limiter().total_tokens = threads
         # wakes live feeds on every process's commits (web/commits.py)
-        _app.state.commit_hub = CommitHub(store.heads, asyncio.get_running_loop())
+        poll = float(max(1, settings.live_poll_seconds))
+        _app.state.commit_hub = CommitHub(store.heads, asyncio.get_running_loop(), poll)
         checkpoints = CheckpointWorker(store, app.state.services.notary, settings)
         signing = asyncio.create_task(checkpoints.run()) if checkpoints.enabled else None
         if signing is not None:  # issues checkpoints as they fall due (worker/checkpoints.py)
@@ -86,6 +87,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             stopping = [task for task in (signing, expiring) if task is not None]
             if stopping:
                 await asyncio.wait(stopping)
+            _app.state.commit_hub.fanout.close()
             await to_thread.run_sync(_app.state.commit_hub.stop)
             process_stopped()
 

@@ -85,6 +85,11 @@ LIVE_FEED_CLIENTS = Gauge(
     "Clients connected to a live feed now (GET /api/v1/events/stream, the web UI's).",
     multiprocess_mode="livesum",
 )
+LIVE_FEED_BEHIND = Counter(
+    "worktrail_live_feed_behind",
+    "Times a live-feed client held more unsent bytes than its backlog allows: its feed "
+    "left the shared fan-out to catch up by itself at the client's pace.",
+)
 RATE_LIMITED = Counter(
     "worktrail_rate_limited",
     "Requests refused with 429, by limit: `requests` (a token's requests per minute on the "

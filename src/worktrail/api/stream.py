@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response
 
 from ..model import Event
 from ..query import decode_cursor
@@ -41,7 +41,7 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
         }
     },
 )
-def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) -> StreamingResponse:
+def stream_events(request: Request, services: ServicesDep, reader: ReaderDep) -> Response:
     asked = parse_history_request(request, services, reader.org_id)
     query = authorized_query(services, reader, replace(asked, cursor=None))
     query = replace(query, ascending=True, limit=min(query.limit, 500))

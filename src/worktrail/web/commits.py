@@ -27,6 +27,7 @@ from fastapi import Request
 from ..errors import WorktrailError
 from ..model import Event, EventQuery
 from ..query import EventPage, Reader
+from .fanout import Fanout
 from .services import services_of
 
 log = logging.getLogger("worktrail.web")
@@ -39,7 +40,10 @@ class CommitHub:
     """Heads of the organizations live feeds follow, kept current by commit notices."""
 
     def __init__(
-        self, heads: Callable[[list[int]], dict[int, int]], loop: asyncio.AbstractEventLoop
+        self,
+        heads: Callable[[list[int]], dict[int, int]],
+        loop: asyncio.AbstractEventLoop,
+        poll_seconds: float,
     ) -> None:
         self._read_heads = heads
         self._loop = loop
@@ -51,6 +55,7 @@ class CommitHub:
         self._reads: dict[Hashable, asyncio.Future[EventPage[Event]]] = {}
         self._messages: OrderedDict[Hashable, bytes] = OrderedDict()
         self.stop: Callable[[], None] = lambda: None
+        self.fanout = Fanout(self, poll_seconds)  # the feeds at the head (web/fanout.py)
 
     def start(self, subscribe: Callable[[Listener], Callable[[], None] | None]) -> None:
         """Listen through `subscribe` (each of the store's ways to hear commits), once;
@@ -90,12 +95,20 @@ class CommitHub:
         `key` names the query as the reader may run it (its filters, visibility and
         position, and `seen`: the history the server that reads it must hold), e.g. every
         feed of an organization's whole history woken by one commit."""
+        # a feed that leaves does not cancel the rest
+        return await asyncio.shield(self.shared_page(reader, query, seen, key))
+
+    def shared_page(
+        self, reader: Reader, query: EventQuery, seen: int, key: Hashable
+    ) -> asyncio.Future[EventPage[Event]]:
+        """`page`'s read, begun now (in the caller's context: its reads go where the
+        caller's request would send them) unless one of `key` is under way."""
         shared = self._reads.get(key)
         if shared is None:
             shared = asyncio.ensure_future(to_thread.run_sync(reader.page, query, seen))
             self._reads[key] = shared
             shared.add_done_callback(lambda _done: self._reads.pop(key, None))
-        return await asyncio.shield(shared)  # a feed that leaves does not cancel the rest
+        return shared
 
     def message(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
         """The message `key` names, built once for every feed that sends it (the most
@@ -111,6 +124,10 @@ class CommitHub:
         """A commit of `org_id` (0: of some organization); called from any thread."""
         if not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._mark, org_id)
+
+    def notify_here(self, org_id: int) -> None:
+        """`notify`, in the hub's event loop."""
+        self._mark(org_id)
 
     def _mark(self, org_id: int) -> None:
         if org_id == 0:
@@ -130,6 +147,7 @@ class CommitHub:
                     heads = await to_thread.run_sync(self._read_heads, orgs)
                 except WorktrailError:
                     return  # the database is away: feeds poll, and say so themselves
+                sending = []
                 for org_id, head in heads.items():
                     if head > self._heads.get(org_id, 0):
                         self._heads[org_id] = head
@@ -137,6 +155,8 @@ class CommitHub:
                         self._moved[org_id] = asyncio.Event()
                         if moved is not None:
                             moved.set()
+                        sending.append(self.fanout.send(org_id, head))
+                await asyncio.gather(*sending)
         except Exception:
             log.exception("reading the heads of live feeds failed")
         finally:

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
 from .middleware import RequestContextMiddleware
+from .sinks import ServerSendMiddleware
 
 ALWAYS = (
     (b"x-content-type-options", b"nosniff"),
@@ -68,10 +69,12 @@ CORS_MAX_AGE = 600  # seconds a browser may reuse a preflight answer
 class SecureApp(FastAPI):
     """The application, its every response carrying the security headers and its request
     id, every request logged and counted (middleware.py): outside Starlette's
-    ServerErrorMiddleware, so the 500s it answers are no exception."""
+    ServerErrorMiddleware, so the 500s it answers are no exception. Outermost, the
+    server's own `send` is kept for the live feeds' connections (sinks.py)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestContextMiddleware(SecurityHeadersMiddleware(super().build_middleware_stack()))
+        inner = SecurityHeadersMiddleware(super().build_middleware_stack())
+        return ServerSendMiddleware(RequestContextMiddleware(inner))
 
 
 class SecurityHeadersMiddleware:
