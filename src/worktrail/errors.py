@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 # Seconds a client is asked to wait (Retry-After) when the database is away. A request that
-# comes back finds the service as soon as the database is: a connection idle for longer
-# than a second is tested as it is taken from the pool (store/liveness.py), so nothing
-# needs resetting first.
+# comes back finds the service as soon as the database is: each connection is tested as it
+# is taken from the pool (pool_pre_ping), so nothing needs resetting first.
 RETRY_AFTER_SECONDS = 2
 
 
