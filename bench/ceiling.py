@@ -26,9 +26,9 @@ from worktrail.auth import principal_for_user
 from worktrail.config import Settings
 from worktrail.model import EntityType
 from worktrail.store import open_store
-from worktrail.write import Writer, create_organization
+from worktrail.write import Writer
 
-from .common import print_table, summary, write_results
+from .common import new_project, print_table, summary, write_results
 from .suite import Backend
 
 
@@ -37,27 +37,14 @@ def prepare(url: str, orgs: int, writers: int) -> list[tuple[int, int, int]]:
     store = open_store(Settings(database_url=url))
     try:
         store.migrate()
-        made = []
-        for n in range(orgs):
-            org = create_organization(store, f"Org {n}", "Owner", f"owner{n}@ceiling.test")
-            user = store.get_entity(org.org_id, org.owner_id)
-            assert user is not None
-            owner = principal_for_user(user)
-            writer = Writer(store)
-            ws = writer.create(owner, EntityType.WORKSPACE, {"name": "W"}).entity
-            project = writer.create(owner, EntityType.PROJECT, {"name": "P", "workspace": ws.id})
-            made.append((org.org_id, org.owner_id, project.entity.id))
+        made = [new_project(store, f"Org {n}") for n in range(orgs)]
         out = []
         for w in range(writers):
-            org_id, owner_id, project_id = made[w % orgs]
-            user = store.get_entity(org_id, owner_id)
-            assert user is not None
+            org = made[w % orgs]
             task = Writer(store).create(
-                principal_for_user(user),
-                EntityType.TASK,
-                {"name": f"writer {w}", "project": project_id},
+                org.owner, EntityType.TASK, {"name": f"writer {w}", "project": org.project_id}
             )
-            out.append((org_id, owner_id, task.entity.id))
+            out.append((org.org_id, org.owner_id, task.entity.id))
         return out
     finally:
         store.close()

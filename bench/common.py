@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from worktrail.auth import Principal
+    from worktrail.store import Store
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -68,3 +73,32 @@ def ingest_records(first: int, project_id: int, size: int = 1000) -> list[dict[s
                 }
             )
     return records
+
+
+@dataclass(frozen=True)
+class Project:
+    """An organization with its owner, a workspace and a project in it: where the
+    benchmarks that build their own store write."""
+
+    org_id: int
+    owner_id: int
+    owner: Principal
+    project_id: int
+
+
+def new_project(store: Store, name: str) -> Project:
+    """Create an organization called `name` (owner `owner@<name>.test`), a workspace and a
+    project, in a migrated store."""
+    from worktrail.auth import principal_for_user
+    from worktrail.model import EntityType
+    from worktrail.write import Writer, create_organization
+
+    slug = name.lower().replace(" ", "-")
+    org = create_organization(store, name, "Owner", f"owner@{slug}.test")
+    user = store.get_entity(org.org_id, org.owner_id)
+    assert user is not None
+    owner = principal_for_user(user)
+    writer = Writer(store)
+    workspace = writer.create(owner, EntityType.WORKSPACE, {"name": name}).entity
+    project = writer.create(owner, EntityType.PROJECT, {"name": "P", "workspace": workspace.id})
+    return Project(org.org_id, org.owner_id, owner, project.entity.id)

@@ -20,13 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worktrail.auth import principal_for_user
 from worktrail.config import Settings
-from worktrail.model import EntityType
 from worktrail.store import open_store
-from worktrail.write import Writer, create_organization, ingest
+from worktrail.write import ingest
 
-from .common import ingest_records, print_table, write_results
+from .common import ingest_records, new_project, print_table, write_results
 from .suite import Backend
 
 BATCH = 1000
@@ -74,18 +72,12 @@ def load(backend: Backend, events: int, window: int) -> tuple[list[float], list[
     store = open_store(Settings(database_url=url))
     try:
         store.migrate()
-        org = create_organization(store, "Growth", "Owner", "owner@growth.test")
-        user = store.get_entity(org.org_id, org.owner_id)
-        assert user is not None
-        owner = principal_for_user(user)
-        writer = Writer(store)
-        ws = writer.create(owner, EntityType.WORKSPACE, {"name": "Growth"}).entity
-        project = writer.create(owner, EntityType.PROJECT, {"name": "P", "workspace": ws.id})
+        made = new_project(store, "Growth")
         rates: list[float] = []
         per_cpu: list[float] = []
         written, started, cpu = 0, time.perf_counter(), cpu_seconds(backend)
         for first in range(0, events, BATCH):
-            ingest(store, owner, ingest_records(first, project.entity.id), BATCH)
+            ingest(store, made.owner, ingest_records(first, made.project_id), BATCH)
             written += BATCH
             if written % window == 0:
                 now, used = time.perf_counter(), cpu_seconds(backend)

@@ -50,6 +50,7 @@ class Backend:
     def __init__(self, kind: str, data: Path) -> None:
         self.kind = kind
         self.data = data
+        data.mkdir(parents=True, exist_ok=True)
         self.server: PostgresServer | None = (
             start_postgres(RECOMMENDED) if kind == "postgres" else None
         )

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from worktrail.auth import create_token, principal_for_user
+from worktrail.auth import create_token
 from worktrail.config import Settings
 from worktrail.model import EntityType
 from worktrail.store import open_store
@@ -43,9 +43,9 @@ from worktrail.store.pg_settings import RECOMMENDED
 from worktrail.testing.postgres import PostgresCluster
 from worktrail.testing.replication import PgBouncer, PostgresStandby
 from worktrail.testing.server import serve
-from worktrail.write import Writer, create_organization, ingest
+from worktrail.write import Writer, ingest
 
-from .common import ingest_records, percentile, print_table, write_results
+from .common import ingest_records, new_project, percentile, print_table, write_results
 
 DATABASE = "topology"
 READS = re.compile(r'^worktrail_db_reads_total\{server="([^"]+)"\} (\S+)$', re.MULTILINE)
@@ -56,16 +56,12 @@ def build(url: str, events: int) -> tuple[int, int, str, str]:
     store = open_store(Settings(database_url=url))
     try:
         store.migrate()
-        made = create_organization(store, "Topology", "Owner", "owner@topology.test")
-        user = store.get_entity(made.org_id, made.owner_id)
-        assert user is not None
-        owner = principal_for_user(user)
-        writer = Writer(store)
-        ws = writer.create(owner, EntityType.WORKSPACE, {"name": "W"}).entity
-        project = writer.create(owner, EntityType.PROJECT, {"name": "P", "workspace": ws.id})
-        task = writer.create(owner, EntityType.TASK, {"name": "T", "project": project.entity.id})
+        made = new_project(store, "Topology")
+        task = Writer(store).create(
+            made.owner, EntityType.TASK, {"name": "T", "project": made.project_id}
+        )
         for first in range(0, events, 1000):
-            ingest(store, owner, ingest_records(first, project.entity.id), 1000)
+            ingest(store, made.owner, ingest_records(first, made.project_id), 1000)
         _, reader_token = create_token(store, made.org_id, made.owner_id, "reader")
         _, writer_token = create_token(store, made.org_id, made.owner_id, "writer")
         with store.write_connection() as conn:  # statistics, as a store in service has them

@@ -146,9 +146,13 @@ def _scan_all(path: Path, spans: Sequence[tuple[int, int]], jobs: int) -> list[C
     if jobs <= 1 or len(spans) <= 1:
         return [scan_range(str(path), a, b) for a, b in spans]
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("spawn")
+    # a fork starts in milliseconds where a fresh interpreter takes half a second to import
+    # worktrail; forking is safe only while this process runs no other thread
+    single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if single else "spawn")
     with ProcessPoolExecutor(len(spans), mp_context=context) as pool:
         futures = [pool.submit(scan_range, str(path), a, b) for a, b in spans]
         return [f.result() for f in futures]
