@@ -30,7 +30,7 @@ from ..errors import RETRY_AFTER_SECONDS, StoreError
 from ..model import Event, EventQuery
 from ..query import CursorCodec, EventPage, Reader, encode_position
 from .commits import CommitHub, commit_hub
-from .fanout import HEARTBEAT, HEARTBEAT_SECONDS, Follower
+from .fanout import HEARTBEAT, HEARTBEAT_SECONDS, Follower, Group
 from .services import services_of
 from .sinks import Chunk, Sink, open_sink, until_disconnected
 
@@ -59,7 +59,7 @@ def event_feed(
     poll = float(max(1, services_of(request).settings.live_poll_seconds))
     query = replace(query, after_seq=None)
     # the query as this reader may run it, but for its position: what feeds share
-    group = (shared, reader.authorized(query)) if shared else None
+    group = Group.of(shared, reader.authorized(query)) if shared else None
 
     def message(event: Event) -> bytes:
         cursor = encode_position(cursors, query, event.seq)
