@@ -61,6 +61,9 @@ class Load:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    # the load generator's own CPU over the run, in cores: what the machine's two cores
+    # gave the server is what wrk left of them
+    client_cores: float = 0.0
 
 
 class LoadError(RuntimeError):
@@ -101,6 +104,7 @@ def wrk_load(
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
+    before = os.times()
     try:
         result = subprocess.run(
             [
@@ -118,6 +122,10 @@ def wrk_load(
         )
     finally:
         Path(f.name).unlink()
+    after = os.times()
+    used = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
     if result.returncode != 0:
         raise LoadError(f"wrk failed: {result.stderr or result.stdout}")
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -130,6 +138,7 @@ def wrk_load(
         requests_per_s=summary["requests"] / (summary["duration_us"] / 1e6),
         p50_ms=summary["p50_us"] / 1000,
         p99_ms=summary["p99_us"] / 1000,
+        client_cores=used / (summary["duration_us"] / 1e6),
     )
 
 

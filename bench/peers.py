@@ -520,6 +520,7 @@ def datasette_peer(
                         load.requests_per_s
                     )
                     total += load.requests_per_s
+                    rates.setdefault(f"{name}_client_cores", []).append(load.client_cores)
                 rates.setdefault(f"{name}_requests_per_s", []).append(total / 2)
     for key in sorted(rates):
         out[key] = summary(rates[key])

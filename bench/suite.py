@@ -178,6 +178,7 @@ def single_writes(
         "single_writes_per_s": summary([x.requests_per_s for x in loads]),
         "single_writes_p50_ms": summary([x.p50_ms for x in loads]),
         "single_writes_p99_ms": summary([x.p99_ms for x in loads]),
+        "single_writes_client_cores": summary([x.client_cores for x in loads]),
     }
 
 
@@ -186,6 +187,7 @@ def concurrent_figures(name: str, loads: list[Load], out: dict[str, Any], suffix
     out[f"{name}{suffix}_requests_per_s"] = summary([x.requests_per_s for x in loads])
     out[f"{name}{suffix}_p50_ms"] = summary([x.p50_ms for x in loads])
     out[f"{name}{suffix}_p99_ms"] = summary([x.p99_ms for x in loads])
+    out[f"{name}{suffix}_client_cores"] = summary([x.client_cores for x in loads])
 
 
 def history_pages(
@@ -423,8 +425,10 @@ def run_backend(
         _, token = create_token(store, org_id, owner, "bench")
         headers = {"Authorization": f"Bearer {token}"}
         results: dict[str, Any] = {"backend": kind, "store_events": store.head_seq(org_id)}
-        # batches of 1,000 events appended a round, by worktrail and by the event-store peer
+        # batches of 1,000 events a round: ingest over HTTP, and the library comparison
+        # (worktrail and the event-store peer), whose rounds write 100,000 events to be stable
         batches = max(1, min(10, events // 1000))
+        peer_batches = max(1, min(100, events // 1000))
         raw_n = min(100_000, events)
 
         def figure(name: str, title: str, run: Callable[[], dict[str, Any]]) -> None:
@@ -463,7 +467,9 @@ def run_backend(
             figure(
                 "peers",
                 "peers",
-                lambda: peer_figures(backend, base, headers, url, org_id, rounds, batches, seconds),
+                lambda: peer_figures(
+                    backend, base, headers, url, org_id, rounds, peer_batches, seconds
+                ),
             )
             ratio(
                 "http_ingest_to_eventsourcing_append_ratio",
