@@ -253,3 +253,43 @@ def test_a_request_that_could_outlast_its_lease_is_not_sent(org: Org, store: Sto
         # a 2 s timeout can: the requests go out and their outcomes are settled
         assert set(asyncio.run(send_all(lease, 2.0))) == {1}
         assert len(hook.requests) == len(claimed)
+
+
+def test_without_subscriptions_commits_cost_the_worker_no_statement(
+    org: Org, store: Store, settings: Settings
+) -> None:
+    """A worker wakes on every commit; while no subscription is active it only looks, every
+    POLL_SECONDS, whether one is: no dispatch read and no lease's write transaction per
+    commit (on SQLite the lease took the one writer from the writes). A subscription made
+    meanwhile is seen at the next look."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from worktrail.worker import build_worker
+    from worktrail.worker.loop import POLL_SECONDS
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "webhook" in statement:
+            statements.append(statement)
+
+    async def commit_while_working() -> float:
+        worker = build_worker(store, make_settings(settings.database_url, webhooks_allow_private=1))
+        running = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.3)  # its first round, and its first look
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            started = time.monotonic()
+            for n in range(40):
+                await asyncio.to_thread(org.create, "workspaces", name=f"W{n}")
+            return time.monotonic() - started
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+            worker.stop()
+            await asyncio.wait_for(running, 30)
+
+    elapsed = asyncio.run(commit_while_working())
+    looks = elapsed / POLL_SECONDS + 2
+    assert len(statements) <= looks, statements
+    assert all("webhook_cursors.active" in s for s in statements), statements
