@@ -167,11 +167,3 @@ def test_pages_read_each_event_from_its_own_months_partition(org: Org, tree: Tre
         in_project = [e["seq"] for e in events(org, scope=f"project:{tree.project}")]
         assert scoped == (in_project if order == "oldest" else in_project[::-1])
         assert len(scoped) >= 9
-
-
-def test_statements_are_planned_with_their_values(org: Org) -> None:
-    """Prepared statements keep custom plans, which prune the monthly partitions by the
-    values bound (a generic plan made an append's rank lookup 5x slower)."""
-    for connect in (org.store.read, org.store.write_connection):
-        with connect() as conn:
-            assert conn.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"

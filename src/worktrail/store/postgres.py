@@ -237,13 +237,6 @@ def _engine(url: str, settings: Settings, timeout: dict[str, int] = CONNECT_TIME
         # is free: a statement psycopg prepared on one is unknown on the next (PgBouncer
         # 1.21 can track them, Debian 12's 1.18 cannot), so none is prepared
         connect_args["prepare_threshold"] = None
-    elif "options" not in make_url(url).query:
-        # Statements psycopg prepares (from their fifth run) would otherwise get generic
-        # plans, which cannot prune the monthly partitions of events and event_scopes by
-        # the values bound: an append's rank lookup took 7-9 ms instead of 1.4, and a page
-        # planned generically while a month had no statistics scanned it whole. Custom
-        # plans keep the parse saved and plan with the values.
-        connect_args["options"] = "-c plan_cache_mode=force_custom_plan"
     engine = create_engine(
         url,
         pool_size=settings.pool_size,
