@@ -433,7 +433,7 @@ class WriteTransaction:
         for chunk in _chunks(missing, 200):
             sql = "SELECT " + ", ".join([self.SQL.last_rank] * len(chunk))
             params = tuple(v for st, sid, subject in chunk for v in (org_id, st, sid, subject))
-            row = self.conn.exec_driver_sql(sql, params).one()
+            row = self._last_ranks(sql, params, len(chunk))
             ranks.update(zip(chunk, (int(n or 0) for n in row), strict=True))
         out = []
         for types, scopes, seq, subject in self._scope_rows:
@@ -442,6 +442,10 @@ class WriteTransaction:
                 n = ranks[key] = ranks.get(key, 0) + 1
                 out.append((org_id, st, s.id, seq, subject, n))
         return out
+
+    def _last_ranks(self, sql: str, params: tuple[Any, ...], count: int) -> Sequence[Any]:
+        """The row of `count` last ranks that `sql` reads."""
+        return self.conn.exec_driver_sql(sql, params).one()
 
     def flush(self) -> None:
         """Write new entities and entity states, insert buffered events, their scopes and the
