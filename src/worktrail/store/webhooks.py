@@ -113,12 +113,6 @@ class WebhookStore:
 
     # -- dispatch ----------------------------------------------------------------------
 
-    def any_active(self) -> bool:
-        """Whether any organization has an active subscription: while none has, the
-        worker's rounds cost nothing."""
-        with self._store.read() as conn:
-            return conn.execute(_ACTIVE.limit(1)).first() is not None
-
     def behind(self) -> list[tuple[Cursor, int]]:
         """The active subscriptions whose position is behind their organization's head,
         and that head."""

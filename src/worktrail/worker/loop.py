@@ -84,17 +84,6 @@ class DeliveryWorker:
         # time a delivery comes back: that only makes room for more to be leased
         self._committed = True
         self._next_dispatch = 0
-        # lease when there may be something due: messages this worker just made, answers
-        # that came back (room, and failures to retry), the last lease having found some,
-        # or POLL_SECONDS passed (messages made by other workers, retries come due). A
-        # commit that made no message costs a read, not a write transaction: on SQLite a
-        # lease takes the one writer, so leasing on every commit held up the writes.
-        self._lease_soon = True
-        self._next_lease = 0
-        # whether any subscription is active, looked at every POLL_SECONDS: without one,
-        # a commit costs the worker nothing (it took a thread and a read on every commit)
-        self._subscribed = True
-        self._next_look = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: dict[asyncio.Task[Settled], Job] = {}
@@ -153,11 +142,6 @@ class DeliveryWorker:
         """Dispatch, then lease what the in-flight limit leaves room for; whether there
         was anything to do."""
         now = self.clock()
-        if now >= self._next_look:
-            self._next_look = now + int(POLL_SECONDS * 1_000_000)
-            self._subscribed = await asyncio.to_thread(self.store.webhooks.any_active)
-        if not (self._subscribed or self._in_flight):
-            return False
         made = 0
         if self._committed or now >= self._next_dispatch:
             self._committed = False
@@ -178,17 +162,12 @@ class DeliveryWorker:
             await asyncio.sleep(WRITE_EVERY)
             return True
         now = self.clock()  # the lease counts from the claim, not from the round's start
-        if not (made or self._lease_soon or now >= self._next_lease):
-            return False
-        self._lease_soon = False
-        self._next_lease = now + int(POLL_SECONDS * 1_000_000)
         lease = now + int((DEPTH * self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
         claimed = await asyncio.to_thread(
             self.store.webhooks.claim, now, lease, room, DEPTH * self.per_endpoint, self._busy()
         )
         if not claimed:
             return made > 0
-        self._lease_soon = True  # there may be more where these came from
         jobs, lost = await asyncio.to_thread(prepare, self.store, claimed, self.styles, now, lease)
         if lost:
             await asyncio.to_thread(self.store.webhooks.record, lost)
@@ -222,7 +201,6 @@ class DeliveryWorker:
             log.error("a delivery failed unexpectedly", exc_info=error)
             return
         self._done.append(task.result())
-        self._lease_soon = True
         self._wake.set()
 
     async def _release_unfinished(self) -> None:
