@@ -253,4 +253,3 @@ def test_a_request_that_could_outlast_its_lease_is_not_sent(org: Org, store: Sto
         # a 2 s timeout can: the requests go out and their outcomes are settled
         assert set(asyncio.run(send_all(lease, 2.0))) == {1}
         assert len(hook.requests) == len(claimed)
-
