@@ -100,6 +100,19 @@ def another_key(name: str) -> str:
     return f"{name}+{key_id.hex()}+{data}"
 
 
+def kept_checkpoint(server: LiveServer, org: Org, tree: Tree, tmp_path: Path, edits: int) -> Path:
+    """Make `edits` changes, keep the checkpoint that covers them, and return its file."""
+    edit_notes(org, tree, edits)
+    kept = tmp_path / "kept.checkpoint"
+    kept.write_text(issue(server, org))
+    return kept
+
+
+def verifier_key(server: LiveServer, org: Org) -> str:
+    key = httpx.get(f"{server.base_url}/api/v1/integrity/key", headers=org.headers).text
+    return key.splitlines()[0]
+
+
 @pytest.fixture
 def server(org: Org, tree: Tree, tmp_path: Path) -> Iterator[LiveServer]:
     env = {"WORKTRAIL_INTEGRITY_KEY_FILE": org.services.settings.integrity_key_file}
@@ -110,14 +123,11 @@ def server(org: Org, tree: Tree, tmp_path: Path) -> Iterator[LiveServer]:
 def test_the_go_verifier_accepts_every_proof_and_refuses_another_key(
     verifier: Path, server: LiveServer, org: Org, tree: Tree, tmp_path: Path
 ) -> None:
-    edit_notes(org, tree, 5)
-    kept = tmp_path / "kept.checkpoint"
-    kept.write_text(issue(server, org))
+    kept = kept_checkpoint(server, org, tree, tmp_path, 5)
     edit_notes(org, tree, 7)
     latest = issue(server, org)
     ids = event_ids(server, org)
-    key = httpx.get(f"{server.base_url}/api/v1/integrity/key", headers=org.headers).text
-    key = key.splitlines()[0]
+    key = verifier_key(server, org)
 
     done = check(verifier, server, org, key, ids, since=kept)
     assert done.returncode == 0, done.stderr
@@ -135,11 +145,8 @@ def test_the_go_verifier_accepts_every_proof_and_refuses_another_key(
 def test_the_go_verifier_catches_an_edited_event_and_a_rewritten_history(
     verifier: Path, server: LiveServer, org: Org, tree: Tree, tmp_path: Path
 ) -> None:
-    edit_notes(org, tree, 6)
-    kept = tmp_path / "kept.checkpoint"
-    kept.write_text(issue(server, org))
-    key = httpx.get(f"{server.base_url}/api/v1/integrity/key", headers=org.headers).text
-    key = key.splitlines()[0]
+    kept = kept_checkpoint(server, org, tree, tmp_path, 6)
+    key = verifier_key(server, org)
     ids = event_ids(server, org)
     victim = tamper.rows(org.store, org.id)[3]  # seq 4
 
