@@ -30,7 +30,7 @@ from worktrail.config import Settings
 from worktrail.store import Store
 
 from .conftest import Org, make_settings, new_org
-from .receiver import Received, receiver
+from .receiver import Received, Receiver, receiver
 
 runner = CliRunner()
 
@@ -253,3 +253,52 @@ def test_a_request_that_could_outlast_its_lease_is_not_sent(org: Org, store: Sto
         # a 2 s timeout can: the requests go out and their outcomes are settled
         assert set(asyncio.run(send_all(lease, 2.0))) == {1}
         assert len(hook.requests) == len(claimed)
+
+
+def test_without_subscriptions_commits_cost_the_worker_no_statement(
+    org: Org, store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker wakes on every commit; while no subscription is active it only looks, every
+    POLL_SECONDS, whether one is: no dispatch read and no lease's write transaction per
+    commit (on SQLite the lease took the one writer from the writes). A subscription made
+    in its process opens the gate at once: the change right after it is delivered, long
+    before the next look (POLL_SECONDS made a minute here)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from worktrail.worker import build_worker, loop
+
+    monkeypatch.setattr(loop, "POLL_SECONDS", 60.0)
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "webhook" in statement:
+            statements.append(statement)
+
+    async def commit_while_working(hook: Receiver) -> tuple[float, list[Received]]:
+        worker = build_worker(store, make_settings(settings.database_url, webhooks_allow_private=1))
+        running = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.3)  # its first round, and its first look
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            started = time.monotonic()
+            for n in range(40):
+                await asyncio.to_thread(org.create, "workspaces", name=f"W{n}")
+            elapsed = time.monotonic() - started
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+        try:
+            await asyncio.to_thread(subscribe, org, hook.url)
+            await asyncio.to_thread(org.create, "workspaces", name="Delivered")
+            got = await asyncio.to_thread(hook.wait_for, 1)
+        finally:
+            worker.stop()
+            await asyncio.wait_for(running, 30)
+        return elapsed, got
+
+    with receiver() as hook:
+        elapsed, got = asyncio.run(commit_while_working(hook))
+    assert elapsed < 60 and len(statements) <= 1, statements  # the first look
+    assert all("webhook_cursors.active" in s for s in statements), statements
+    assert b'"Delivered"' in got[0].body

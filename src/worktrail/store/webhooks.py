@@ -52,12 +52,17 @@ class WebhookStore:
     def __init__(self, store: Store, upsert: Upsert) -> None:
         self._store = store
         self._upsert = upsert
+        # bumped by every change of this process that can give a worker something to do
+        # other than new events (a subscription made, resumed, revived, rewound): a worker
+        # that saw nothing to do looks again at once (see worker/loop.py)
+        self.changes = 0
 
     # -- created with the subscription, in its write transaction ---------------------------
 
     def open(self, tx: WriteTransaction, webhook_id: int, kind: str, secret: str) -> None:
         """Keep a new subscription's secret and start its dispatch after the head as it is
         in `tx` (events committed after this transaction are owed to it)."""
+        self.changes += 1
         org = tx.org_id
         tx.conn.execute(
             insert(t.webhook_secrets).values(org_id=org, webhook_id=webhook_id, secret=secret)
@@ -75,6 +80,7 @@ class WebhookStore:
 
     def set_active(self, tx: WriteTransaction, webhook_id: int, active: bool) -> None:
         """Dispatch and deliver for the subscription, or stop (paused, disabled)."""
+        self.changes += 1
         tx.conn.execute(
             update(t.webhook_cursors)
             .where(_c.org_id == tx.org_id, _c.webhook_id == webhook_id)
@@ -112,6 +118,11 @@ class WebhookStore:
         )
 
     # -- dispatch ----------------------------------------------------------------------
+
+    def any_active(self) -> bool:
+        """Whether any organization has an active subscription."""
+        with self._store.read() as conn:
+            return conn.execute(_ACTIVE.limit(1)).first() is not None
 
     def behind(self) -> list[tuple[Cursor, int]]:
         """The active subscriptions whose position is behind their organization's head,
@@ -235,6 +246,7 @@ class WebhookStore:
 
     def revive(self, tx: WriteTransaction, webhook_id: int) -> None:
         """Make what a disabled subscription failed to deliver due again."""
+        self.changes += 1
         tx.conn.execute(
             update(t.webhook_messages)
             .where(_m.org_id == tx.org_id, _m.webhook_id == webhook_id, _m.state == FAILED)
@@ -250,6 +262,7 @@ class WebhookStore:
     def rewind(self, tx: WriteTransaction, webhook_id: int, position: int) -> None:
         """Deliver again from after `position` (a replay): the dispatcher walks forward
         from there, making every matching event due again."""
+        self.changes += 1
         tx.conn.execute(
             update(t.webhook_cursors)
             .where(_c.org_id == tx.org_id, _c.webhook_id == webhook_id, _c.position > position)
