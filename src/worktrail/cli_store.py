@@ -77,7 +77,10 @@ def open_store(settings: Settings, *, create: bool = False, migrate: bool | None
         err.print(f"[red]cannot open the database:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     if fresh:
-        err.print(f"Created a new worktrail store at {describe(settings.database_url)}")
+        # unwrapped, so that the path can be copied whole from any width of terminal
+        err.print(
+            f"Created a new worktrail store at {describe(settings.database_url)}", soft_wrap=True
+        )
     return store
 
 
