@@ -69,14 +69,19 @@ class SharedWatcher:
 
     def add(self, listener: Listener) -> Stop | None:
         """Call `listener(org_id)` on every notice from now on; how to stop, or None
-        where the database cannot tell."""
+        where the database cannot tell. Like a watcher's start, joining one tells the
+        listener to look now (`listener(0)`): the running watcher's own first notice may
+        have gone out before it joined."""
         with self._lock:
             self._listeners.append(listener)
+            joined = self._stop is not None
             if self._stop is None:
                 self._stop = self._start(self._deliver)
             if self._stop is None:
                 self._listeners.remove(listener)
                 return None
+        if joined:
+            listener(0)
 
         def remove() -> None:
             stop = None
